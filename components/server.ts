@@ -1,0 +1,109 @@
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import type { CaldavServerConfig } from "./config";
+
+export interface CaldavServerArgs extends CaldavServerConfig {
+    /** Image ID to run. */
+    image: pulumi.Input<string>;
+    network: { name: pulumi.Input<string>; alias: string; ip?: string };
+    database: {
+        host: string;
+        port: number;
+        name: pulumi.Input<string>;
+        user: pulumi.Input<string>;
+        password: pulumi.Input<string>;
+        schema: string;
+    };
+    apiKeys: { inbound: pulumi.Input<string>; outbound: pulumi.Input<string>; internal: pulumi.Input<string> };
+    /** Origin of the Calendars backend as the server reaches it (its fixed IP). */
+    callbackBaseUrl: string;
+}
+
+const HTTP_PORT = 80;
+export const CALLBACK_PATH = "/api/v1.0/caldav-scheduling-callback/";
+
+// Upstream answers this path before any auth or database work, whatever
+// CALDAV_BASE_URI is. php is the one client the php:*-apache image is sure to have.
+export const HEALTH_CHECK = [
+    "CMD", "php", "-r",
+    `exit(trim((string) @file_get_contents("http://127.0.0.1:${HTTP_PORT}/caldav/healthz")) === "ok" ? 0 : 1);`,
+];
+
+// Without `|| true`: a failed schema init stops the container, the health
+// check never passes and `pulumi up` fails, with the script's output in the log.
+export const START_COMMAND = ["sh", "-c", "/usr/local/bin/init-database.sh && exec apache2-foreground"];
+
+/** The SabreDAV CalDAV server container. */
+export class CaldavServer extends pulumi.ComponentResource {
+    public readonly containerName: pulumi.Output<string>;
+    /** Server origin on the Docker network, as the Calendars backend's CALDAV_URL wants it. */
+    public readonly origin: string;
+    /** URL of the DAV root on the Docker network. */
+    public readonly caldavUrl: string;
+    /** URL of the DAV root on the host, when published. */
+    public readonly publicUrl?: string;
+    public readonly callbackUrl: string;
+
+    constructor(name: string, args: CaldavServerArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("calendars:caldav:Server", name, {}, opts);
+
+        // The seed's variables, in its order (a stable order keeps previews quiet).
+        const environment: Record<string, pulumi.Input<string>> = {
+            PGHOST: args.database.host,
+            PGPORT: String(args.database.port),
+            PGDATABASE: args.database.name,
+            PGUSER: args.database.user,
+            PGPASSWORD: args.database.password,
+            CALDAV_DB_SCHEMA: args.database.schema,
+            CALDAV_BASE_URI: args.baseUri,
+            CALDAV_INBOUND_API_KEY: args.apiKeys.inbound,
+            CALDAV_OUTBOUND_API_KEY: args.apiKeys.outbound,
+            CALDAV_INTERNAL_API_KEY: args.apiKeys.internal,
+            CALDAV_CALLBACK_BASE_URL: args.callbackBaseUrl,
+        };
+
+        const container = new docker.Container(name, {
+            name: args.containerName,
+            image: args.image,
+            command: START_COMMAND,
+            envs: Object.entries(environment).map(([key, value]) => pulumi.interpolate`${key}=${value}`),
+            networksAdvanced: [{
+                name: args.network.name,
+                aliases: [args.network.alias],
+                ipv4Address: args.network.ip,
+            }],
+            ports: args.publish ? [{ internal: HTTP_PORT, external: args.publish.port, ip: args.publish.ip }] : [],
+            healthcheck: {
+                tests: HEALTH_CHECK,
+                interval: "15s",
+                timeout: "5s",
+                retries: 3,
+                // Covers the schema init, which waits up to 30 s for PostgreSQL.
+                startPeriod: "60s",
+                startInterval: "2s",
+            },
+            // `pulumi up` succeeds only once the health check passes.
+            wait: true,
+            waitTimeout: args.healthTimeoutSeconds,
+            memory: args.memoryMb,
+            restart: "unless-stopped",
+            destroyGraceSeconds: 30,
+        }, {
+            parent: this,
+            // Fixed name (and maybe fixed IP): a replacement must remove the old container first.
+            deleteBeforeReplace: true,
+        });
+
+        this.containerName = container.name;
+        this.origin = `http://${args.network.alias}:${HTTP_PORT}`;
+        this.caldavUrl = `${this.origin}${args.baseUri}`;
+        this.publicUrl = args.publish ? `http://${args.publish.ip}:${args.publish.port}${args.baseUri}` : undefined;
+        this.callbackUrl = `${args.callbackBaseUrl}${CALLBACK_PATH}`;
+        this.registerOutputs({
+            containerName: this.containerName,
+            caldavUrl: this.caldavUrl,
+            publicUrl: this.publicUrl,
+            callbackUrl: this.callbackUrl,
+        });
+    }
+}

@@ -1,0 +1,147 @@
+import { execFile } from "child_process";
+import { createHash } from "crypto";
+import * as fs from "fs";
+import * as path from "path";
+import { promisify } from "util";
+
+const run = promisify(execFile);
+const FULL_SHA = /^[0-9a-f]{40}$/;
+
+export interface SourceSpec {
+    repo: string;
+    ref: string;
+    cacheDir: string;
+}
+
+export interface SourceCheckout {
+    /** Commit the checkout is at. */
+    commit: string;
+    /** Root of the checked-out work tree, inside the cache. */
+    dir: string;
+}
+
+export class SourceError extends Error {
+    constructor(message: string) {
+        super(message);
+        this.name = "SourceError";
+    }
+}
+
+async function git(args: string[], cwd?: string): Promise<string> {
+    const { stdout } = await run("git", args, {
+        cwd,
+        // Never wait on a credential prompt: fail with git's message instead.
+        env: { ...process.env, GIT_TERMINAL_PROMPT: "0" },
+        maxBuffer: 16 * 1024 * 1024,
+        timeout: 10 * 60 * 1000,
+    });
+    return stdout.trim();
+}
+
+function gitMessage(error: unknown): string {
+    const stderr = (error as { stderr?: string }).stderr?.trim();
+    return stderr || (error as Error).message;
+}
+
+/** Full ref names a short ref may stand for, in git's own precedence (tags before branches). */
+function candidateRefs(ref: string): string[] {
+    return ref.startsWith("refs/") ? [ref] : [`refs/tags/${ref}`, `refs/heads/${ref}`];
+}
+
+/** Resolves `ref` to a commit SHA and the ref name to fetch, asking the remote (no clone). */
+async function resolveRef(spec: SourceSpec): Promise<{ commit: string; fetchRef: string }> {
+    if (FULL_SHA.test(spec.ref)) {
+        return { commit: spec.ref, fetchRef: spec.ref };
+    }
+    const candidates = candidateRefs(spec.ref);
+    let listing: string;
+    try {
+        listing = await git(["ls-remote", "--", spec.repo, ...candidates.flatMap((c) => [c, `${c}^{}`])]);
+    } catch (error) {
+        throw new SourceError(
+            `could not read source.repo ${spec.repo}: ${gitMessage(error)}\n` +
+                "Check the URL, network access and credentials (git must reach it without a prompt).",
+        );
+    }
+    const remote = new Map(listing.split("\n").filter(Boolean).map((line) => {
+        const [sha, name] = line.split("\t");
+        return [name, sha] as const;
+    }));
+    for (const candidate of candidates) {
+        // An annotated tag points at a tag object; `^{}` is the commit it tags.
+        const commit = remote.get(`${candidate}^{}`) ?? remote.get(candidate);
+        if (commit) {
+            return { commit, fetchRef: candidate };
+        }
+    }
+    throw new SourceError(
+        `source.ref ${spec.ref} is not a branch or tag of source.repo ${spec.repo}; ` +
+            "set source.ref to an existing branch, tag or full 40-character commit SHA.",
+    );
+}
+
+function repoCacheDir(spec: SourceSpec): string {
+    const digest = createHash("sha256").update(spec.repo).digest("hex").slice(0, 16);
+    return path.join(spec.cacheDir, digest);
+}
+
+async function headOf(dir: string): Promise<string | undefined> {
+    if (!fs.existsSync(path.join(dir, ".git"))) {
+        return undefined;
+    }
+    try {
+        const [head, status] = await Promise.all([
+            git(["rev-parse", "HEAD"], dir),
+            git(["status", "--porcelain"], dir),
+        ]);
+        return status === "" ? head : undefined;
+    } catch {
+        return undefined;
+    }
+}
+
+/** Shallow-fetches one commit into a fresh directory and returns the commit it holds. */
+async function fetchInto(dir: string, spec: SourceSpec, fetchRef: string): Promise<string> {
+    await git(["init", "--quiet", dir]);
+    try {
+        await git(["fetch", "--quiet", "--depth", "1", "--", spec.repo, fetchRef], dir);
+        await git(["-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", "FETCH_HEAD"], dir);
+        return await git(["rev-parse", "HEAD"], dir);
+    } catch (error) {
+        throw new SourceError(
+            `could not fetch source.ref ${spec.ref} from source.repo ${spec.repo}: ${gitMessage(error)}\n` +
+                "A commit SHA must be a full 40-character SHA that the remote still has.",
+        );
+    }
+}
+
+/**
+ * Makes `ref` of `repo` available as a work tree in the cache, one directory
+ * per commit, so that the same commit is fetched once and keeps the same path
+ * (the image build hashes that path's content, not its history).
+ */
+export async function fetchSource(spec: SourceSpec): Promise<SourceCheckout> {
+    const { commit, fetchRef } = await resolveRef(spec);
+    const repoDir = repoCacheDir(spec);
+    const dir = path.join(repoDir, commit);
+    if ((await headOf(dir)) === commit) {
+        return { commit, dir };
+    }
+    fs.mkdirSync(repoDir, { recursive: true });
+    // Fetch beside the final path and rename, so that an interrupted fetch or a
+    // concurrent run never leaves a half-filled directory under the final name.
+    const staging = fs.mkdtempSync(path.join(repoDir, `.fetch-${commit.slice(0, 12)}-`));
+    try {
+        const fetched = await fetchInto(staging, spec, fetchRef);
+        if (fetched !== commit) {
+            throw new SourceError(
+                `source.ref ${spec.ref} of source.repo ${spec.repo} moved while it was fetched (${commit} -> ${fetched}); run again.`,
+            );
+        }
+        fs.rmSync(dir, { recursive: true, force: true });
+        fs.renameSync(staging, dir);
+    } finally {
+        fs.rmSync(staging, { recursive: true, force: true });
+    }
+    return { commit, dir };
+}
