@@ -5,7 +5,8 @@ import { parseCidr } from "./ipv4";
 
 export type CaldavNetworkArgs = NetworkConfig;
 
-export class NetworkError extends Error {
+/** A RunError: Pulumi prints its message without a stack trace. */
+export class NetworkError extends pulumi.RunError {
     constructor(message: string) {
         super(message);
         this.name = "NetworkError";

@@ -3,6 +3,7 @@ import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { promisify } from "util";
+import * as pulumi from "@pulumi/pulumi";
 
 const run = promisify(execFile);
 const FULL_SHA = /^[0-9a-f]{40}$/;
@@ -20,7 +21,8 @@ export interface SourceCheckout {
     dir: string;
 }
 
-export class SourceError extends Error {
+/** A RunError: Pulumi prints its message without a stack trace. */
+export class SourceError extends pulumi.RunError {
     constructor(message: string) {
         super(message);
         this.name = "SourceError";

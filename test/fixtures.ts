@@ -3,8 +3,14 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 
+const created: string[] = [];
+process.on("exit", () => created.forEach((dir) => fs.rmSync(dir, { recursive: true, force: true })));
+
+/** A temporary directory, removed when the test process exits. */
 export function tempDir(prefix: string): string {
-    return fs.mkdtempSync(path.join(os.tmpdir(), `caldav-test-${prefix}-`));
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `caldav-test-${prefix}-`));
+    created.push(dir);
+    return dir;
 }
 
 function git(dir: string, ...args: string[]): string {
@@ -57,4 +63,17 @@ export function createUpstreamRepo(): UpstreamRepo {
     git(dir, "checkout", "--quiet", "main");
     const main = commit("second");
     return { url: `file://${dir}`, dir, tagged, main, oldLayout, commit };
+}
+
+let shared: { repo: UpstreamRepo; cacheDir: string } | undefined;
+
+/** `source` config pointing at one on-disk upstream repo per test process (never the network). */
+export function localSource(): { repo: string; cacheDir: string } {
+    shared ??= { repo: createUpstreamRepo(), cacheDir: tempDir("cache") };
+    return { repo: shared.repo.url, cacheDir: shared.cacheDir };
+}
+
+export function localUpstream(): UpstreamRepo {
+    localSource();
+    return shared!.repo;
 }

@@ -208,18 +208,48 @@ export async function evaluate(config: StackConfig, secrets: Record<string, stri
         Object.keys(secrets).map((key) => `${PROJECT}:${key}`),
     );
 
+    // Like Pulumi's language host, count a rejection nobody handled (e.g. a failed
+    // input of a resource) as the program's error rather than the test runner's;
+    // outputs that depend on the failed resource would otherwise wait forever.
+    let fail: (reason: unknown) => void = () => undefined;
+    const failed = new Promise<never>((_, reject) => {
+        fail = reject;
+    });
+    let rejections = 0;
+    const runnerListeners = process.listeners("unhandledRejection");
+    process.removeAllListeners("unhandledRejection");
+    process.on("unhandledRejection", (reason) => {
+        rejections++;
+        fail(reason);
+    });
+
     const programPath = require.resolve("../index");
     delete require.cache[programPath];
     const outputs: Record<string, StackOutput> = {};
     let error: Error | undefined;
     try {
-        const program = require(programPath) as Record<string, unknown>;
-        for (const [key, value] of Object.entries(program)) {
-            outputs[key] = await resolveOutput(value);
-        }
-        await pulumi.runtime.disconnect();
+        await Promise.race([failed, (async () => {
+            const program = require(programPath) as Record<string, unknown>;
+            for (const [key, value] of Object.entries(program)) {
+                outputs[key] = await resolveOutput(value);
+            }
+            await pulumi.runtime.disconnect();
+        })()]);
     } catch (caught) {
         error = caught as Error;
+        // The failure goes on rejecting whatever depends on it (component outputs...):
+        // let that settle here rather than in the next evaluation.
+        for (let seen = -1; seen !== rejections;) {
+            seen = rejections;
+            await new Promise((resolve) => setTimeout(resolve, 25));
+        }
+        // A failed program leaves the failed resource's promises pending; in a real run
+        // the process ends there. Clear them so the runtime's exit check does not fail
+        // this test process for them (internal API, test harness only).
+        require("@pulumi/pulumi/runtime/debuggable").leakedPromises();
+    } finally {
+        process.removeAllListeners("unhandledRejection");
+        runnerListeners.forEach((listener) => process.on("unhandledRejection", listener));
     }
 
     const byType = (type: string) => resources.filter((r) => r.type === type);
