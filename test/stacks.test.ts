@@ -1,0 +1,80 @@
+import * as assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { describe, test } from "node:test";
+import { localSource } from "./fixtures";
+import { evaluate, Evaluation, stackFileConfig, withConfig } from "./harness";
+
+const ROOT = path.join(__dirname, "..");
+const STACKS = fs.readdirSync(ROOT)
+    .map((file) => /^Pulumi\.(.+)\.yaml$/.exec(file)?.[1])
+    .filter((stack): stack is string => stack !== undefined);
+
+/** Evaluates a committed stack file, with the git source on disk and the secrets its README lines set. */
+async function evaluateStack(stack: string): Promise<Evaluation> {
+    const config = withConfig(stackFileConfig(stack), { source: localSource() });
+    const secrets: Record<string, string> = stack === "dev" ? {} : { postgresAdminPassword: "admin-secret" };
+    const evaluation = await evaluate(config, secrets, { stack, networks: { messages_internal: { subnet: "172.29.0.0/16" } } });
+    assert.ifError(evaluation.error);
+    return evaluation;
+}
+
+describe("committed stacks", () => {
+    test("dev, staging and prod are committed", () => {
+        assert.deepEqual(STACKS.sort(), ["dev", "prod", "staging"]);
+    });
+
+    for (const stack of STACKS) {
+        test(`Pulumi.${stack}.yaml evaluates and holds no secret`, async () => {
+            const text = fs.readFileSync(path.join(ROOT, `Pulumi.${stack}.yaml`), "utf8");
+            assert.doesNotMatch(text, /secure:|Password:|password:/, "secrets are set with pulumi config set --secret, never committed");
+            const evaluation = await evaluateStack(stack);
+            assert.equal(evaluation.outputs.containerName.value, `calendars-caldav-${stack}`);
+        });
+    }
+
+    test("dev is self-contained: own network, bundled PostgreSQL, ports on 127.0.0.1 only, not protected", async () => {
+        const evaluation = await evaluateStack("dev");
+        const network = evaluation.one("docker:index/network:Network").inputs;
+        assert.equal(network.name, "messages_internal");
+        assert.equal(network.ipamConfigs[0].subnet, "172.29.0.0/16");
+
+        const postgres = evaluation.one("docker:index/container:Container", "postgres");
+        assert.deepEqual(postgres.inputs.ports, [{ internal: 5432, external: 15432, ip: "127.0.0.1" }]);
+        assert.deepEqual(postgres.inputs.networksAdvanced, [{ name: "messages_internal", aliases: ["postgresql"] }]);
+        assert.match(evaluation.one("docker:index/remoteImage:RemoteImage", "postgres").inputs.name, /^postgres:\d+\.\d+/, "a pinned official image");
+        assert.equal(postgres.inputs.wait, true);
+        assert.match(postgres.inputs.healthcheck.tests.join(" "), /pg_isready/);
+        const password = postgres.wire.envs as unknown[];
+        assert.ok(password.some((entry) => typeof entry === "object"), "POSTGRES_PASSWORD travels as a secret");
+        assert.ok(postgres.inputs.envs.includes("PGDATA=/var/lib/postgresql/data"));
+
+        const volume = evaluation.one("docker:index/volume:Volume").inputs.name;
+        assert.deepEqual(postgres.inputs.volumes, [{ volumeName: volume, containerPath: "/var/lib/postgresql/data" }]);
+        // The README's teardown command deletes exactly this volume, on purpose.
+        const scripts = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")).scripts;
+        assert.match(scripts["dev:down"], new RegExp(`docker volume rm --force ${volume}$`));
+
+        const provider = evaluation.one("pulumi:providers:postgresql");
+        assert.equal(provider.inputs.host, "127.0.0.1");
+        assert.equal(provider.inputs.port, "15432");
+        assert.ok(provider.dependencies.includes(postgres.urn), "the provider waits for the healthy server");
+
+        const caldav = evaluation.one("docker:index/container:Container", "caldav").inputs;
+        assert.deepEqual(caldav.ports, [{ internal: 80, external: 8080, ip: "127.0.0.1" }]);
+        assert.equal(evaluation.outputs.publicUrl.value, "http://127.0.0.1:8080/caldav/");
+        assert.equal(evaluation.one("postgresql:index/database:Database").protect, false);
+    });
+
+    test("staging and prod attach to Messages' network and database and own neither", async () => {
+        for (const stack of ["staging", "prod"]) {
+            const evaluation = await evaluateStack(stack);
+            assert.equal(evaluation.byType("docker:index/network:Network").length, 0, stack);
+            assert.equal(evaluation.byType("docker:index/volume:Volume").length, 0, stack);
+            assert.equal(evaluation.one("postgresql:index/database:Database").protect, true, stack);
+        }
+        const prod = await evaluateStack("prod");
+        assert.equal(prod.byType("docker:index/image:Image").length, 0, "prod runs the published image");
+        assert.equal(prod.outputs.sourceCommit.value, undefined);
+    });
+});
