@@ -1,0 +1,31 @@
+import pulumi from "@pulumi/eslint-plugin";
+import { defineConfig } from "eslint/config";
+import tseslint from "typescript-eslint";
+
+export default defineConfig(
+    { ignores: ["node_modules/", "bin/", ".pulumi/"] },
+    tseslint.configs.recommended,
+    {
+        files: ["**/*.ts"],
+        languageOptions: {
+            parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+        },
+        plugins: { pulumi },
+        rules: {
+            // An Output in a plain template literal prints "Calling [toString] on an Output<T>".
+            "pulumi/no-output-in-template-literal": "error",
+            "pulumi/no-output-instance-in-template-literal": "error",
+            "@typescript-eslint/no-floating-promises": ["error", {
+                allowForKnownSafeCalls: [{ from: "package", package: "node:test", name: ["describe", "test"] }],
+            }],
+        },
+    },
+    {
+        // The harness reads the mock monitor's untyped wire objects.
+        files: ["test/**/*.ts"],
+        rules: {
+            "@typescript-eslint/no-explicit-any": "off",
+            "@typescript-eslint/no-require-imports": "off",
+        },
+    },
+);
