@@ -33,6 +33,14 @@ export const HEALTH_CHECK = [
 // check never passes and `pulumi up` fails, with the script's output in the log.
 export const START_COMMAND = ["sh", "-c", "/usr/local/bin/init-database.sh && exec apache2-foreground"];
 
+/** What to look at when the container never turns healthy (the provider's own error is generic). */
+export function unhealthyMessage(containerName: string, timeoutSeconds: number): string {
+    return `CalDAV container ${containerName} did not become healthy within ${timeoutSeconds} s (caldav.healthTimeoutSeconds). ` +
+        `Look at \`docker logs ${containerName}\`: init-database.sh prints first (PostgreSQL unreachable, wrong password, ` +
+        `missing privileges), then Apache and PHP. \`docker inspect --format '{{json .State.Health}}' ${containerName}\` ` +
+        "shows the health check's own output. If the first start is only slow, raise caldav.healthTimeoutSeconds.";
+}
+
 /** The SabreDAV CalDAV server container. */
 export class CaldavServer extends pulumi.ComponentResource {
     public readonly containerName: pulumi.Output<string>;
@@ -92,6 +100,15 @@ export class CaldavServer extends pulumi.ComponentResource {
             parent: this,
             // Fixed name (and maybe fixed IP): a replacement must remove the old container first.
             deleteBeforeReplace: true,
+            // Needs Pulumi CLI >= 3.219. Never retries: that would only wait again.
+            hooks: {
+                onError: [new pulumi.ErrorHook(`${name}-unhealthy`, async (failure) => {
+                    if (failure.failedOperation !== "delete") {
+                        await pulumi.log.error(unhealthyMessage(args.containerName, args.healthTimeoutSeconds));
+                    }
+                    return false;
+                })],
+            },
         });
 
         this.containerName = container.name;

@@ -27,6 +27,8 @@ export interface Recorded {
     protect: boolean;
     retainOnDelete: boolean;
     deleteBeforeReplace: boolean;
+    /** Names of the error hooks bound to the resource. */
+    errorHooks: string[];
     /** Outputs a component registered, in wire form. */
     registeredOutputs?: Record<string, unknown>;
 }
@@ -189,11 +191,14 @@ export async function evaluate(config: StackConfig, secrets: Record<string, stri
                     protect: req.getProtect?.() ?? false,
                     retainOnDelete: req.getRetainondelete?.() ?? false,
                     deleteBeforeReplace: req.getDeletebeforereplace(),
+                    errorHooks: req.getHooks()?.getOnErrorList() ?? [],
                 });
             }
             callback(err, res);
         });
     };
+    // The mock monitor predates error hooks; the engine only needs to learn their names.
+    monitor.registerErrorHook = (_req: unknown, callback: (err: unknown, res: unknown) => void) => callback(null, {});
     const registerOutputs = monitor.registerResourceOutputs.bind(monitor);
     monitor.registerResourceOutputs = (req: any, callback: any) => {
         const recorded = resources.find((r) => r.urn === req.getUrn());

@@ -1,6 +1,6 @@
 import * as assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { HEALTH_CHECK, START_COMMAND } from "../components/server";
+import { HEALTH_CHECK, START_COMMAND, unhealthyMessage } from "../components/server";
 import { localSource } from "./fixtures";
 import { evaluate, Evaluation, plainStrings, StackConfig, withConfig } from "./harness";
 
@@ -73,6 +73,10 @@ describe("program", () => {
         assert.equal(container.inputs.restart, "unless-stopped");
         assert.equal(container.inputs.memory, 768);
         assert.deepEqual(container.inputs.ports, [], "no host port unless caldav.publish is set");
+        assert.deepEqual(container.errorHooks, ["caldav-unhealthy"], "a failed create says what to look at");
+        const message = unhealthyMessage("calendars-caldav-test", 300);
+        assert.match(message, /within 300 s \(caldav\.healthTimeoutSeconds\)/);
+        assert.match(message, /`docker logs calendars-caldav-test`: init-database\.sh prints first/);
     });
 
     test("attaches to the network with the alias, the optional fixed IP and the published port", async () => {
