@@ -92,6 +92,14 @@ describe("config changes and the resource graph", () => {
         assert.equal(after.outputs.callbackUrl.value, "http://172.29.0.40:8000/api/v1.0/caldav-scheduling-callback/");
     });
 
+    test("on a created network, a backend IP in the same half of the subnet leaves the network alone", async () => {
+        const created = { network: { create: true } };
+        const before = graph(await run(withConfig(base(), created)));
+        const after = graph(await run(withConfig(base(), { network: { create: true, backendIp: "172.29.0.40" } })));
+        const network = [...before.keys()].find((urn) => urn.endsWith("docker:index/network:Network::network"))!;
+        assert.equal(after.get(network), before.get(network));
+    });
+
     test("a new commit on the ref rebuilds the image and replaces the container, nothing else", async () => {
         const before = await run(base());
         localUpstream().commit("upgrade");
