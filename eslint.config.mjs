@@ -3,7 +3,7 @@ import { defineConfig } from "eslint/config";
 import tseslint from "typescript-eslint";
 
 export default defineConfig(
-    { ignores: ["node_modules/", "bin/", ".pulumi/"] },
+    { ignores: ["node_modules/", ".pulumi/"] },
     tseslint.configs.recommended,
     {
         files: ["**/*.ts"],

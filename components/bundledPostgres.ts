@@ -27,7 +27,6 @@ const DATA_DIR = "/var/lib/postgresql/data";
 export class BundledPostgres extends pulumi.ComponentResource {
     /** Connection for the provider; resolves once the server is healthy. */
     public readonly admin: PostgresAdminConnection;
-    public readonly container: docker.Container;
 
     constructor(name: string, args: BundledPostgresArgs, opts?: pulumi.ComponentResourceOptions) {
         super("calendars:caldav:BundledPostgres", name, {}, opts);
@@ -43,7 +42,7 @@ export class BundledPostgres extends pulumi.ComponentResource {
             retainOnDelete: true,
         });
 
-        this.container = new docker.Container(name, {
+        const container = new docker.Container(name, {
             name: args.containerName,
             image: image.imageId,
             envs: [
@@ -74,12 +73,12 @@ export class BundledPostgres extends pulumi.ComponentResource {
 
         this.admin = {
             // Derived from the container so that the provider waits for a healthy server.
-            host: this.container.id.apply(() => args.adminHost),
+            host: container.id.apply(() => args.adminHost),
             port: args.adminPort,
             user: args.adminUser,
             password,
             sslmode: "disable",
         };
-        this.registerOutputs({ containerName: this.container.name });
+        this.registerOutputs({ containerName: container.name });
     }
 }

@@ -1,4 +1,6 @@
 import * as assert from "node:assert/strict";
+import * as os from "node:os";
+import * as path from "node:path";
 import { describe, test } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import { ConfigError, ConfigSource, parseConfig } from "../components/config";
@@ -39,7 +41,7 @@ describe("config", () => {
             ref: "main",
             context: "src/caldav",
             imageName: "calendars-caldav",
-            cacheDir: config.image.kind === "build" ? config.image.cacheDir : "",
+            cacheDir: path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), ".cache"), "calendars-caldav", "sources"),
         });
         assert.deepEqual(config.network, {
             name: "messages_internal",
