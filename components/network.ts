@@ -28,7 +28,6 @@ export class CaldavNetwork extends pulumi.ComponentResource {
             const network = new docker.Network(name, {
                 name: args.name,
                 driver: "bridge",
-                attachable: true,
                 // Dynamic addresses come from a range without the fixed IPs, so that
                 // Docker never hands the backend's address to another container.
                 ipamConfigs: [{ subnet: args.subnet, gateway: args.gateway, ipRange: args.allocationRange }],
