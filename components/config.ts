@@ -11,6 +11,7 @@ import {
     parseCidr,
     parseIpv4,
 } from "./ipv4";
+import { FULL_SHA } from "./source";
 
 export const PROJECT = "calendars-caldav";
 
@@ -118,7 +119,6 @@ const SQL_IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 const DNS_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
 const DOCKER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
 const IMAGE_REPOSITORY = /^[a-z0-9]+([._-]+[a-z0-9]+)*(\/[a-z0-9]+([._-]+[a-z0-9]+)*)*$/;
-const FULL_SHA = /^[0-9a-f]{40}$/;
 const SSL_MODES = ["disable", "require", "verify-ca", "verify-full"];
 
 /**

@@ -6,7 +6,8 @@ import { promisify } from "util";
 import * as pulumi from "@pulumi/pulumi";
 
 const run = promisify(execFile);
-const FULL_SHA = /^[0-9a-f]{40}$/;
+/** A full commit SHA: fetched as is; anything else is resolved as a branch or tag. */
+export const FULL_SHA = /^[0-9a-f]{40}$/;
 
 export interface SourceSpec {
     repo: string;
