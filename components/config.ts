@@ -129,7 +129,7 @@ class Reader {
     readonly problems: string[] = [];
     private readonly objects = new Map<string, Record<string, unknown>>();
 
-    constructor(private readonly source: ConfigSource) {
+    constructor(readonly source: ConfigSource) {
         for (const key of source.keys()) {
             const [top, ...rest] = key.split(".");
             if (rest.length > 0 || !(top in OBJECT_KEYS || SCALAR_KEYS.includes(top) || SECRET_KEYS.includes(top))) {
@@ -233,10 +233,6 @@ class Reader {
         return this.string(key, fallback, (v) =>
             allowed.includes(v as T) ? undefined : `is not one of: ${allowed.join(", ")}`,
         ) as T;
-    }
-
-    secret(key: string): pulumi.Output<string> | undefined {
-        return this.source.secret(key);
     }
 }
 
@@ -365,7 +361,7 @@ function readPostgres(r: Reader, network: NetworkConfig): PostgresConfig {
     const mode = r.oneOf("postgres.mode", "external", ["external", "bundled"] as const);
     const host = r.string("postgres.host", "postgresql", checkHost);
     const createUser = r.boolean("postgres.createUser", true);
-    const password = r.secret("postgresPassword");
+    const password = r.source.secret("postgresPassword");
     if (!createUser && password === undefined) {
         r.fail("postgresPassword", "is required when postgres.createUser is false (existing role); set it with: pulumi config set --secret postgresPassword");
     }
@@ -399,7 +395,7 @@ function readPostgres(r: Reader, network: NetworkConfig): PostgresConfig {
         }
         return { ...common, mode, admin };
     }
-    const adminPassword = r.secret("postgresAdminPassword");
+    const adminPassword = r.source.secret("postgresAdminPassword");
     if (adminPassword === undefined) {
         r.fail("postgresAdminPassword", "is required when postgres.mode is external; set it with: pulumi config set --secret postgresAdminPassword");
     }
