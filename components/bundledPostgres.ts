@@ -55,7 +55,9 @@ export class BundledPostgres extends pulumi.ComponentResource {
             networksAdvanced: [{ name: args.network, aliases: [args.alias] }],
             ports: [{ internal: args.port, external: args.adminPort, ip: "127.0.0.1" }],
             healthcheck: {
-                tests: ["CMD-SHELL", `pg_isready -U ${args.adminUser} -d postgres`],
+                // Over TCP: while the image initialises a new cluster, its temporary server
+                // answers on the Unix socket only, and then restarts.
+                tests: ["CMD", "pg_isready", "-h", "127.0.0.1", "-p", String(args.port), "-U", args.adminUser, "-d", "postgres"],
                 interval: "5s",
                 timeout: "3s",
                 retries: 10,
