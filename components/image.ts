@@ -36,19 +36,18 @@ export class CaldavImage extends pulumi.ComponentResource {
             const checkout = pulumi.output(
                 fetchSource(source).then((c) => ({ ...c, context: buildContext(c.dir, c.commit, source) })),
             );
-            const image = new docker.Image(name, {
-                // Tagged by commit: the same ref twice is no change, a new commit a new image.
-                imageName: pulumi.interpolate`${source.imageName}:${checkout.commit}`,
-                build: {
-                    context: checkout.context,
-                    builderVersion: docker.BuilderVersion.BuilderBuildKit,
-                },
-                // Local daemon only; previews (e.g. on pull requests) never build.
-                skipPush: true,
-                buildOnPreview: false,
+            // Built by the docker provider's own image resource (Terraform's docker_image):
+            // tagged by commit, so the same ref twice is no change and a new commit a new
+            // image (the name forces a replacement). Previews never build.
+            const image = new docker.RemoteImage(name, {
+                name: pulumi.interpolate`${source.imageName}:${checkout.commit}`,
+                build: { context: checkout.context },
+                // Other stacks on the host may run the same commit; `docker image prune` reclaims old ones.
+                keepLocally: true,
             }, { parent: this });
-            this.imageId = image.repoDigest;
-            this.reference = image.imageName;
+            // The ID, not the tag: the container follows the image that was actually built.
+            this.imageId = image.imageId;
+            this.reference = image.name;
             this.sourceCommit = checkout.commit;
         }
 

@@ -80,20 +80,19 @@ describe("source fetch (git, file:// repository)", () => {
         );
     });
 
-    test("the image is built from <checkout>/<source.context>, tagged by commit, never pushed nor built on preview", async () => {
+    test("the image is built from <checkout>/<source.context>, tagged by commit, and kept when the stack lets go of it", async () => {
         const cacheDir = tempDir("cache");
         const evaluation = await evaluate(
             { source: { repo: repo.url, ref: "v0.1.0", cacheDir }, network: { create: true } },
             { postgresAdminPassword: "admin-secret" },
         );
         assert.ifError(evaluation.error);
-        const image = evaluation.one("docker:index/image:Image").inputs;
-        assert.equal(image.imageName, `calendars-caldav:${repo.tagged}`);
+        const image = evaluation.one("docker:index/remoteImage:RemoteImage").inputs;
+        assert.equal(image.name, `calendars-caldav:${repo.tagged}`);
         assert.ok(image.build.context.startsWith(cacheDir));
         assert.ok(image.build.context.endsWith(path.join(repo.tagged, "src/caldav")));
-        assert.equal(image.build.builderVersion, "BuilderBuildKit");
-        assert.equal(image.skipPush, true);
-        assert.equal(image.buildOnPreview, false);
+        // Another stack on the host may run the same commit: destroy must not remove it.
+        assert.equal(image.keepLocally, true);
         assert.equal(evaluation.outputs.sourceCommit.value, repo.tagged);
         assert.equal(evaluation.outputs.image.value, `calendars-caldav:${repo.tagged}`);
         const container = evaluation.one("docker:index/container:Container").inputs;
@@ -106,6 +105,6 @@ describe("source fetch (git, file:// repository)", () => {
             { postgresAdminPassword: "admin-secret" },
         );
         assert.match(evaluation.error?.message ?? "", /source\.context src\/caldav has no Dockerfile at commit [0-9a-f]{40}/);
-        assert.equal(evaluation.byType("docker:index/image:Image").length, 0);
+        assert.equal(evaluation.byType("docker:index/remoteImage:RemoteImage").length, 0);
     });
 });
