@@ -115,6 +115,13 @@ const OBJECT_KEYS: Record<string, string[]> = {
 const SECRET_KEYS = ["postgresAdminPassword", "postgresPassword"];
 const SCALAR_KEYS = ["imageName", "prebuiltImage", "backendPort", "callbackBaseUrl", "protect"];
 
+/** Every key this program reads, dotted (`postgres.host`): what the README's reference must list. */
+export const CONFIG_KEYS: readonly string[] = [
+    ...Object.entries(OBJECT_KEYS).flatMap(([name, fields]) => fields.map((field) => `${name}.${field}`)),
+    ...SCALAR_KEYS,
+    ...SECRET_KEYS,
+];
+
 const SQL_IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 const DNS_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
 const DOCKER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
