@@ -1,6 +1,7 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import type { CaldavServerConfig } from "./config";
+import { goDuration } from "./duration";
 
 export interface CaldavServerArgs extends CaldavServerConfig {
     /** Image ID to run. */
@@ -83,17 +84,20 @@ export class CaldavServer extends pulumi.ComponentResource {
             ports: args.publish ? [{ internal: HTTP_PORT, external: args.publish.port, ip: args.publish.ip }] : [],
             healthcheck: {
                 tests: HEALTH_CHECK,
-                interval: "15s",
-                timeout: "5s",
+                interval: goDuration(15),
+                timeout: goDuration(5),
                 retries: 3,
                 // Covers the schema init, which waits up to 30 s for PostgreSQL.
-                startPeriod: "60s",
-                startInterval: "2s",
+                startPeriod: goDuration(60),
+                startInterval: goDuration(2),
             },
             // `pulumi up` succeeds only once the health check passes.
             wait: true,
             waitTimeout: args.healthTimeoutSeconds,
             memory: args.memoryMb,
+            // Memory plus swap: equal to the limit, so the limit is real (the engine
+            // would otherwise allow as much swap again, and report it as a change).
+            memorySwap: args.memoryMb,
             restart: "unless-stopped",
             destroyGraceSeconds: 30,
         }, {
