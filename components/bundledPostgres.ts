@@ -2,6 +2,7 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import type { PostgresAdminConnection } from "./database";
+import { goDuration } from "./duration";
 
 export interface BundledPostgresArgs {
     /** Pinned official `postgres` image. */
@@ -22,6 +23,23 @@ export interface BundledPostgresArgs {
 // declare this path as a VOLUME, so mounting any parent would leave the data in an
 // anonymous volume that disappears with the container.
 const DATA_DIR = "/var/lib/postgresql/data";
+
+/** Written once the admin password is the stack's; the health check waits for it. */
+const PASSWORD_APPLIED = "/tmp/calendars-admin-password-applied";
+
+// Runs the image's own entrypoint, then sets the admin role's password from
+// POSTGRES_PASSWORD (a psql variable, never on a command line), and passes a stop on
+// as PostgreSQL's fast shutdown.
+export const APPLY_ADMIN_PASSWORD = [
+    `rm -f ${PASSWORD_APPLIED}`,
+    "docker-entrypoint.sh postgres & pid=$!",
+    "trap 'kill -INT $pid' INT TERM",
+    'until pg_isready -q -h 127.0.0.1 -p "$PGPORT" -U "$POSTGRES_USER" -d postgres; do kill -0 $pid || exit 1; sleep 1; done',
+    `printf 'ALTER ROLE "%s" PASSWORD :'"'"'password'"'"';' "$POSTGRES_USER" | psql -q -v ON_ERROR_STOP=1 -v password="$POSTGRES_PASSWORD" -h /var/run/postgresql -p "$PGPORT" -U "$POSTGRES_USER" -d postgres`,
+    `touch ${PASSWORD_APPLIED}`,
+    // A trapped signal interrupts `wait`: keep waiting until PostgreSQL has shut down cleanly.
+    "status=0; while kill -0 $pid 2>/dev/null; do wait $pid; status=$?; done; exit $status",
+].join("\n");
 
 /** A PostgreSQL server for a self-contained (dev) stack, standing in for the Messages one. */
 export class BundledPostgres extends pulumi.ComponentResource {
@@ -54,15 +72,20 @@ export class BundledPostgres extends pulumi.ComponentResource {
             volumes: [{ volumeName: volume.name, containerPath: DATA_DIR }],
             networksAdvanced: [{ name: args.network, aliases: [args.alias] }],
             ports: [{ internal: args.port, external: args.adminPort, ip: "127.0.0.1" }],
+            // The image applies POSTGRES_PASSWORD only when it creates the cluster. The volume
+            // outlives `pulumi destroy`, the generated password does not: the next stack would
+            // be locked out of its own data. So every start sets the admin password to the
+            // stack's own, over the socket (trusted locally), before the health check passes.
+            command: ["sh", "-c", APPLY_ADMIN_PASSWORD],
             healthcheck: {
                 // Over TCP: while the image initialises a new cluster, its temporary server
                 // answers on the Unix socket only, and then restarts.
-                tests: ["CMD", "pg_isready", "-h", "127.0.0.1", "-p", String(args.port), "-U", args.adminUser, "-d", "postgres"],
-                interval: "5s",
-                timeout: "3s",
+                tests: ["CMD-SHELL", `test -f ${PASSWORD_APPLIED} && pg_isready -h 127.0.0.1 -p ${args.port} -U ${args.adminUser} -d postgres`],
+                interval: goDuration(5),
+                timeout: goDuration(3),
                 retries: 10,
-                startPeriod: "10s",
-                startInterval: "1s",
+                startPeriod: goDuration(10),
+                startInterval: goDuration(1),
             },
             wait: true,
             waitTimeout: 120,

@@ -44,7 +44,7 @@ describe("committed stacks", () => {
         assert.deepEqual(postgres.inputs.networksAdvanced, [{ name: "messages_internal", aliases: ["postgresql"] }]);
         assert.match(evaluation.one("docker:index/remoteImage:RemoteImage", "postgres").inputs.name, /^postgres:\d+\.\d+/, "a pinned official image");
         assert.equal(postgres.inputs.wait, true);
-        const probe = postgres.inputs.healthcheck.tests as string[];
+        const probe = (postgres.inputs.healthcheck.tests as string[]).join(" ").split(/\s+/);
         assert.ok(probe.includes("pg_isready"));
         // Over TCP: while initdb runs, the image's temporary server answers on the socket only.
         assert.equal(probe[probe.indexOf("-h") + 1], "127.0.0.1");

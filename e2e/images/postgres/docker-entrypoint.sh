@@ -40,6 +40,8 @@ fi
 
 if [ "${1:-postgres}" = postgres ]; then
     [ $# -gt 0 ] && shift
-    exec runuser -u postgres -- postgres -D "$PGDATA" -p "$PGPORT" -c listen_addresses='*' "$@"
+    # exec without an intermediate process (as gosu does in the official image): signals
+    # reach PostgreSQL itself (TERM: smart shutdown, INT: fast shutdown).
+    exec setpriv --reuid=postgres --regid=postgres --init-groups postgres -D "$PGDATA" -p "$PGPORT" -c listen_addresses='*' "$@"
 fi
 exec "$@"
