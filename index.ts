@@ -1,4 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
 import { ApiKeys } from "./components/apiKeys";
 import { BundledPostgres } from "./components/bundledPostgres";
 import { loadConfig } from "./components/config";
@@ -52,6 +53,15 @@ const server = new CaldavServer("caldav", {
     },
     apiKeys: keys,
     callbackBaseUrl: config.callbackBaseUrl,
+});
+
+// `pulumi destroy` deletes in reverse dependency order and stops at the first protected
+// resource: with only the database protected, it took the server down before refusing.
+// This guard depends on every resource and carries the same protection, so the destroy
+// of a protected stack stops before it deletes anything.
+new random.RandomId("destroy-guard", { byteLength: 4 }, {
+    protect: config.protect,
+    dependsOn: [server, database],
 });
 
 export const caldavUrl = server.caldavUrl;
