@@ -1,0 +1,114 @@
+// Attach mode as in production (Pulumi.prod.yaml): a Messages installation already
+// runs (network, PostgreSQL with a non-superuser admin role, the Calendars backend at
+// its fixed IP); the stack runs a pinned image, joins the network, owns nothing of
+// Messages, and is protected.
+import * as assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { dav, freePort, invitation } from "../harness/dav";
+import { docker, exists, inspect, psql } from "../harness/docker";
+import { e2eEnvironment } from "../harness/environment";
+import { MessagesStandin, CalendarsSource } from "../harness/fixtures";
+import { TestStack } from "../harness/stack";
+
+const NETWORK = { name: "messages_internal", subnet: "172.29.0.0/16", backendIp: "172.29.0.30", caldavIp: "172.29.0.31" };
+// A local tag, as an operator would pin a release; the provider must use it without pulling.
+const IMAGE = "calendars-e2e/caldav-standin:v0.1.0";
+
+describe("attach to a running Messages, as prod does", () => {
+    let source: CalendarsSource;
+    let messages: MessagesStandin;
+    let stack: TestStack;
+    let caldavPort: number;
+
+    const outputs = async () => Object.fromEntries(Object.entries(await stack.outputs()).map(([k, v]) => [k, v.value]));
+    const url = (suffix = "") => `http://127.0.0.1:${caldavPort}/caldav/${suffix}`;
+
+    before(async () => {
+        source = CalendarsSource.create();
+        docker("build", "--quiet", "--tag", IMAGE, `${source.dir}/src/caldav`);
+        const postgresHostPort = await freePort();
+        messages = new MessagesStandin({ network: NETWORK.name, subnet: NETWORK.subnet, backendIp: NETWORK.backendIp, postgresHostPort });
+        await messages.start();
+        caldavPort = await freePort();
+        stack = await TestStack.create("prod", {
+            prebuiltImage: IMAGE,
+            postgres: { adminHost: "127.0.0.1", adminPort: postgresHostPort, adminUser: "messages" },
+            caldav: { publish: `127.0.0.1:${caldavPort}` },
+        }, { postgresAdminPassword: messages.adminPassword });
+    });
+
+    after(async () => {
+        await stack?.dispose();
+        messages?.remove();
+        if (exists("image", IMAGE)) {
+            docker("image", "rm", IMAGE);
+        }
+        source?.remove();
+    });
+
+    test("up runs the pinned image on Messages' network under its alias and fixed IP", async () => {
+        const result = await stack.up();
+        const types = [...result.changes.keys()].map((urn) => urn.split("::")[2].split("$").pop());
+        assert.ok(!types.includes("docker:index/network:Network"), "the network is Messages', never the stack's");
+        const out = await outputs();
+        assert.equal(out.image, IMAGE);
+        const container = inspect("container", out.containerName as string);
+        const attachment = container.NetworkSettings.Networks[NETWORK.name];
+        assert.equal(attachment.IPAddress, NETWORK.caldavIp);
+        assert.ok(attachment.Aliases.includes("calendars-caldav"), `aliases: ${attachment.Aliases}`);
+        assert.equal(container.State.Health.Status, "healthy");
+        assert.equal((await dav(url("healthz"), "GET")).body, "ok");
+    });
+
+    // The stand-in's calendar home layout (calendars/<user>/) and invitation trigger are
+    // its own; against upstream, the wiring is proven by the callback URL output instead.
+    const standin = e2eEnvironment().fixtures === "standin";
+
+    test("an invitation reaches the backend's fixed IP with the inbound key", { skip: !standin && "stand-in calendar layout" }, async () => {
+        const keys = (await outputs()).apiKeys as { inbound: string; outbound: string };
+        assert.notEqual(keys.inbound, keys.outbound, "prod uses one key per variable");
+        const auth = { key: keys.outbound, user: "alice@example.org" };
+        assert.equal((await dav(url("calendars/alice@example.org/work/"), "MKCALENDAR", auth)).status, 201);
+        const put = await dav(url("calendars/alice@example.org/work/standup.ics"), "PUT", { ...auth, body: invitation("standup", "bob@example.org") });
+        assert.equal(put.status, 201, put.body);
+        const callbacks = messages.requests().filter((r) => r.path === "/api/v1.0/caldav-scheduling-callback/");
+        assert.equal(callbacks.length, 1, JSON.stringify(messages.requests()));
+        assert.equal(callbacks[0].method, "POST");
+        assert.equal(callbacks[0].headers["x-ls-api-key"], keys.inbound);
+        assert.equal(callbacks[0].headers["x-ls-recipient"], "mailto:bob@example.org");
+    });
+
+    test("invalid config fails before any resource changes", async () => {
+        const out = await outputs();
+        const containerId = inspect("container", out.containerName as string).Id;
+        const urns = await stack.urns();
+        stack.configure({ network: { backendIp: "172.29.0.300" } });
+        assert.match(stack.upInOwnProcess() ?? "up succeeded", /calendars-caldav:network\.backendIp "172\.29\.0\.300" is not an IPv4 address/);
+        assert.deepEqual(await stack.urns(), urns);
+        assert.equal(inspect("container", out.containerName as string).Id, containerId);
+        stack.configure({ network: { backendIp: NETWORK.backendIp } });
+    });
+
+    test("destroy is refused while the database is protected", async () => {
+        await assert.rejects(stack.destroy(), /protect/);
+        assert.equal(exists("container", (await outputs()).containerName as string), true);
+    });
+
+    test("after unprotecting, destroy leaves Messages, its network, the database and its data", async () => {
+        const out = await outputs();
+        stack.configure({ protect: false });
+        await stack.up();
+        await stack.destroy();
+        assert.equal(exists("container", out.containerName as string), false);
+        assert.equal(exists("network", NETWORK.name), true);
+        assert.equal(inspect("container", messages.postgres).State.Running, true);
+        assert.equal(inspect("container", messages.backend).State.Running, true);
+        const db = out.databaseName as string;
+        assert.equal(psql(messages.postgres, "postgres", "postgres", `SELECT count(*) FROM pg_database WHERE datname = '${db}'`), "1");
+        if (standin) {
+            assert.equal(psql(messages.postgres, "postgres", db, "SELECT count(*) FROM sabre.calendarobjects"), "1", "the event written above");
+        } else {
+            assert.notEqual(psql(messages.postgres, "postgres", db, "SELECT to_regclass('sabre.calendars')"), "", "the schema is still there");
+        }
+    });
+});
