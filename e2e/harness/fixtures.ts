@@ -5,7 +5,8 @@ import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { docker, psql, removeAll, waitHealthy } from "./docker";
+import { freePort } from "./dav";
+import { docker, exists, psql, removeAll, waitHealthy } from "./docker";
 import { e2eEnvironment, ROOT } from "./environment";
 
 const FIXTURES = path.join(ROOT, "e2e", "fixtures");
@@ -128,5 +129,42 @@ export class MessagesStandin {
 
     remove(): void {
         removeAll({ containers: [this.postgres, this.backend], networks: [this.options.network] });
+    }
+}
+
+/**
+ * What an attach stack finds on the host: a Messages installation on messages_internal
+ * (172.29.0.0/16, backend at 172.29.0.30) and a CalDAV image built outside Pulumi from
+ * the Calendars source and tagged `image`, as an operator pins a release.
+ */
+export class AttachHost {
+    static readonly network = { name: "messages_internal", subnet: "172.29.0.0/16", backendIp: "172.29.0.30" };
+
+    private constructor(readonly source: CalendarsSource, readonly messages: MessagesStandin, readonly image: string) {}
+
+    static async start(image: string): Promise<AttachHost> {
+        const source = CalendarsSource.create();
+        docker("build", "--quiet", "--tag", image, `${source.dir}/src/caldav`);
+        const messages = new MessagesStandin({ ...AttachHost.network, network: AttachHost.network.name, postgresHostPort: await freePort() });
+        const host = new AttachHost(source, messages, image);
+        await messages.start();
+        return host;
+    }
+
+    /** Config of an attach stack on this host: the pinned image and the provider's way to Messages' PostgreSQL. */
+    stackConfig(): Record<string, unknown> {
+        return {
+            prebuiltImage: this.image,
+            network: { create: false },
+            postgres: { adminHost: "127.0.0.1", adminPort: this.messages.options.postgresHostPort, adminUser: "messages" },
+        };
+    }
+
+    remove(): void {
+        this.messages.remove();
+        if (exists("image", this.image)) {
+            docker("image", "rm", this.image);
+        }
+        this.source.remove();
     }
 }

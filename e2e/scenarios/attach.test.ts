@@ -5,17 +5,15 @@
 import * as assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { dav, freePort, invitation } from "../harness/dav";
-import { docker, exists, inspect, psql } from "../harness/docker";
+import { exists, inspect, psql } from "../harness/docker";
 import { e2eEnvironment } from "../harness/environment";
-import { MessagesStandin, CalendarsSource } from "../harness/fixtures";
+import { AttachHost, MessagesStandin } from "../harness/fixtures";
 import { TestStack } from "../harness/stack";
 
-const NETWORK = { name: "messages_internal", subnet: "172.29.0.0/16", backendIp: "172.29.0.30", caldavIp: "172.29.0.31" };
-// A local tag, as an operator would pin a release; the provider must use it without pulling.
-const IMAGE = "calendars-e2e/caldav-standin:v0.1.0";
+const NETWORK = AttachHost.network;
 
 describe("attach to a running Messages, as prod does", () => {
-    let source: CalendarsSource;
+    let host: AttachHost;
     let messages: MessagesStandin;
     let stack: TestStack;
     let caldavPort: number;
@@ -24,26 +22,20 @@ describe("attach to a running Messages, as prod does", () => {
     const url = (suffix = "") => `http://127.0.0.1:${caldavPort}/caldav/${suffix}`;
 
     before(async () => {
-        source = CalendarsSource.create();
-        docker("build", "--quiet", "--tag", IMAGE, `${source.dir}/src/caldav`);
-        const postgresHostPort = await freePort();
-        messages = new MessagesStandin({ network: NETWORK.name, subnet: NETWORK.subnet, backendIp: NETWORK.backendIp, postgresHostPort });
-        await messages.start();
+        // A local tag, as an operator would pin a release; the provider must use it without pulling.
+        host = await AttachHost.start("calendars-e2e/caldav-standin:v0.1.0");
+        messages = host.messages;
         caldavPort = await freePort();
+        // Pulumi.prod.yaml, with this host's image and PostgreSQL port.
         stack = await TestStack.create("prod", {
-            prebuiltImage: IMAGE,
-            postgres: { adminHost: "127.0.0.1", adminPort: postgresHostPort, adminUser: "messages" },
+            ...host.stackConfig(),
             caldav: { publish: `127.0.0.1:${caldavPort}` },
         }, { postgresAdminPassword: messages.adminPassword });
     });
 
     after(async () => {
         await stack?.dispose();
-        messages?.remove();
-        if (exists("image", IMAGE)) {
-            docker("image", "rm", IMAGE);
-        }
-        source?.remove();
+        host?.remove();
     });
 
     test("up runs the pinned image on Messages' network under its alias and fixed IP", async () => {
@@ -51,10 +43,10 @@ describe("attach to a running Messages, as prod does", () => {
         const types = [...result.changes.keys()].map((urn) => urn.split("::")[2].split("$").pop());
         assert.ok(!types.includes("docker:index/network:Network"), "the network is Messages', never the stack's");
         const out = await outputs();
-        assert.equal(out.image, IMAGE);
+        assert.equal(out.image, host.image);
         const container = inspect("container", out.containerName as string);
         const attachment = container.NetworkSettings.Networks[NETWORK.name];
-        assert.equal(attachment.IPAddress, NETWORK.caldavIp);
+        assert.equal(attachment.IPAddress, (stack.config().network as { caldavIp: string }).caldavIp, "prod's fixed CalDAV IP");
         assert.ok(attachment.Aliases.includes("calendars-caldav"), `aliases: ${attachment.Aliases}`);
         assert.equal(container.State.Health.Status, "healthy");
         assert.equal((await dav(url("healthz"), "GET")).body, "ok");
