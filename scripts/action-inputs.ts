@@ -5,8 +5,9 @@
 // actionlint does this only for the `owner/repo@vN` tags it knows; an action
 // pinned by commit SHA, as all ours are, is never checked by it. The metadata
 // is read from raw.githubusercontent.com and kept in the lint cache (a commit
-// never changes). Without access to GitHub the check is skipped with a notice,
-// unless ACTION_INPUTS_CHECK=required (as in ci.yml on GitHub), where it fails.
+// never changes), but only when asked: ACTION_INPUTS_CHECK=fetch reads GitHub and
+// skips with a notice when it is unreachable, =required (ci.yml on GitHub) fails
+// then. Otherwise only the cache is read: a local lint sends nothing anywhere.
 //
 //   node --import tsx scripts/action-inputs.ts [WORKFLOWS_DIR]
 import * as fs from "node:fs";
@@ -154,14 +155,18 @@ if (require.main === module) {
     const dir = process.argv[2] ?? path.join(ROOT, ".github", "workflows");
     const cache = path.join(process.env.ACTIONLINT_CACHE ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(process.env.HOME ?? "/tmp", ".cache"), "calendars-caldav-lint"), "action-metadata");
     const required = process.env.ACTION_INPUTS_CHECK === "required";
-    checkWorkflows(dir, cache).then(({ problems, unchecked }) => {
+    const online = required || process.env.ACTION_INPUTS_CHECK === "fetch";
+    const cacheOnly: Fetch = async () => {
+        throw new Unreachable("not fetched (set ACTION_INPUTS_CHECK=fetch to read GitHub)");
+    };
+    checkWorkflows(dir, cache, online ? httpFetch : cacheOnly).then(({ problems, unchecked }) => {
         for (const problem of problems) {
             process.stderr.write(`[action-inputs] ${problem}\n`);
         }
         if (unchecked.length > 0) {
             const first = unchecked[0].replace(/^.*?\): /, "");
             process.stderr.write(
-                `[action-inputs] ${unchecked.length} action step(s) not checked: GitHub is not reachable from here (${first})` +
+                `[action-inputs] ${unchecked.length} action step(s) not checked: no action metadata here (${first})` +
                     `${required ? "" : "; the ci workflow checks them on GitHub"}\n`,
             );
         }
