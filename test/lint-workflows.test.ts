@@ -5,22 +5,19 @@
 import * as assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
-import { after, describe, test } from "node:test";
+import { describe, test } from "node:test";
+import { tempDir } from "./fixtures";
 import { ActionUse, actionUses, checkInputs, checkWorkflows, metadataOf, Unreachable } from "../scripts/action-inputs";
 
 const ROOT = path.join(__dirname, "..");
 const LINT = path.join(ROOT, "scripts", "lint-workflows.sh");
 const SETUP_NODE_SHA = "820762786026740c76f36085b0efc47a31fe5020";
 
-const temps: string[] = [];
-after(() => temps.forEach((dir) => fs.rmSync(dir, { recursive: true, force: true })));
 
 /** A git repository (for actionlint, a .git directory) holding these workflows. */
 function repoWith(files: Record<string, string>): string {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lint-"));
-    temps.push(dir);
+    const dir = tempDir("lint");
     fs.mkdirSync(path.join(dir, ".git"));
     fs.mkdirSync(path.join(dir, ".github", "workflows"), { recursive: true });
     for (const [name, text] of Object.entries(files)) {
@@ -148,8 +145,7 @@ jobs:
     });
 
     test("metadata at a pinned SHA is fetched once and cached; action.yaml is tried after action.yml", async () => {
-        const cache = fs.mkdtempSync(path.join(os.tmpdir(), "action-metadata-"));
-        temps.push(cache);
+        const cache = tempDir("action-metadata");
         const asked: string[] = [];
         const get = async (url: string) => {
             asked.push(url);
@@ -178,15 +174,13 @@ jobs:
 `,
         });
         const dir = path.join(repo, ".github", "workflows");
-        const cache = fs.mkdtempSync(path.join(os.tmpdir(), "action-metadata-"));
-        temps.push(cache);
+        const cache = tempDir("action-metadata");
         const online = await checkWorkflows(dir, cache, async (url) =>
             url.includes("/setup-node/") && url.endsWith("action.yml") ? { status: 200, text: "inputs:\n  node-version: {}\n" } : { status: 404, text: "" });
         assert.equal(online.unchecked.length, 0);
         assert.match(online.problems[0], /input "node-versio" is not declared by the action \(it declares: node-version\)/);
         assert.match(online.problems[1], /no action\.yml at actions\/checkout@c{40} \(a wrong pin\?\)/);
-        const emptyCache = fs.mkdtempSync(path.join(os.tmpdir(), "action-metadata-"));
-        temps.push(emptyCache);
+        const emptyCache = tempDir("action-metadata");
         const offline = await checkWorkflows(dir, emptyCache, async () => { throw new Error("offline"); });
         assert.deepEqual(offline.problems, []);
         assert.equal(offline.unchecked.length, 2);

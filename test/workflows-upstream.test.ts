@@ -3,22 +3,18 @@
 // unless the manual run gives others.
 import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
-import { after, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { parse as parseYaml } from "yaml";
 import { devPostgresImage, stagingRef, upstreamEnv } from "../scripts/ci-e2e-upstream";
-import { localSource } from "./fixtures";
+import { localSource, tempDir } from "./fixtures";
 import { evaluate, stackFileConfig, withConfig } from "./harness";
 
 const ROOT = path.join(__dirname, "..");
-const temps: string[] = [];
-after(() => temps.forEach((dir) => fs.rmSync(dir, { recursive: true, force: true })));
 
 /** A copy of the files the script reads, with one of them replaced. */
 function repoWith(replace: Record<string, string>): string {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "upstream-"));
-    temps.push(dir);
+    const dir = tempDir("upstream");
     fs.mkdirSync(path.join(dir, "components"));
     for (const file of ["Pulumi.staging.yaml", "Pulumi.dev.yaml", "components/config.ts"]) {
         fs.writeFileSync(path.join(dir, file), replace[file] ?? fs.readFileSync(path.join(ROOT, file), "utf8"));
