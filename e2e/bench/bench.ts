@@ -2,11 +2,14 @@
 // floors on the same engine, measured side by side in one run, printed as ratios.
 //   cold up      vs  the manual procedure by hand: network, PostgreSQL until healthy,
 //                    role and database, docker build, docker run until healthy
-//   no-op up     vs  up of an empty program (same CLI, backend and engine)
-//   preview      vs  preview of an empty program
+//   no-op up     vs  up of an empty program with the same providers (same CLI, backend, engine)
+//   preview      vs  preview of that empty program
 //   destroy      (reported, no floor)
 // Each figure is the median of E2E_BENCH_ROUNDS rounds (default 3). Nothing here is a
 // test: it prints, it never fails on a ratio.
+import * as dockerProvider from "@pulumi/docker";
+import * as postgresql from "@pulumi/postgresql";
+import * as random from "@pulumi/random";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -77,7 +80,13 @@ async function main(): Promise<void> {
             postgres: { bundledImage: e2eEnvironment().postgresImage, adminPort: await freePort() },
             caldav: { publish: `127.0.0.1:${await freePort()}` },
         });
-        const empty = await TestStack.create("empty", {}, {}, async () => ({}));
+        // The floor of the engine: a program with nothing in it but the same three providers.
+        const empty = await TestStack.create("empty", {}, {}, async () => {
+            new dockerProvider.Provider("docker");
+            new random.Provider("random");
+            new postgresql.Provider("postgresql", { host: "127.0.0.1", superuser: false });
+            return {};
+        });
         let volume: string | undefined;
         try {
             rows["cold up"].push(await timed(() => stack.up()));
