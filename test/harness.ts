@@ -96,8 +96,6 @@ function mockState(type: string, name: string, inputs: Record<string, any>, gene
             generated.push(result);
             return { ...inputs, result };
         }
-        case "docker:index/image:Image":
-            return { ...inputs, repoDigest: `sha256:${digest(inputs)}` };
         case "docker:index/remoteImage:RemoteImage":
             return { ...inputs, imageId: `sha256:${digest(inputs.name)}` };
         default:
@@ -147,13 +145,106 @@ async function resolveOutput(output: unknown): Promise<StackOutput> {
 }
 
 /**
+ * @pulumi/pulumi's per-deployment state (internal API, test harness only): the
+ * runtime keeps its settings, mock monitor, config, RPC queue and leak
+ * candidates in a store held by an AsyncLocalStorage, as the Automation API
+ * does for each inline program it runs.
+ */
+interface RuntimeState {
+    /** Runs `callback` with a new store: every promise it creates, however deep, sees that store. */
+    withLocalStorage<T>(callback: () => T): T;
+    getLocalStore(): RuntimeStore | undefined;
+}
+type RuntimeStore = object;
+const runtimeState: RuntimeState = require("@pulumi/pulumi/runtime/state");
+
+/** Where a rejection nobody handled goes, by the runtime store of the evaluation that created the promise. */
+const rejectionSinks = new WeakMap<RuntimeStore, NodeJS.UnhandledRejectionListener>();
+/** The test runner's own listeners, called for every rejection that no evaluation created. */
+const runnerListeners: NodeJS.UnhandledRejectionListener[] = [];
+
+/**
+ * Node runs an `unhandledRejection` listener in the async context of the
+ * rejected promise, so the store it sees is the one of the evaluation whose
+ * program created that promise, however late the rejection comes. (Were it
+ * not so, the rejection would reach the test runner and fail the test: never
+ * another evaluation.)
+ */
+function routeRejection(reason: unknown, promise: Promise<unknown>): void {
+    const store = runtimeState.getLocalStore();
+    const sink = store && rejectionSinks.get(store);
+    if (sink) {
+        sink(reason, promise);
+    } else {
+        runnerListeners.forEach((listener) => listener(reason, promise));
+    }
+}
+
+/** Makes routeRejection the one `unhandledRejection` listener, in front of any the runner has added. */
+function routeRejections(): void {
+    for (const listener of process.listeners("unhandledRejection")) {
+        if (listener !== routeRejection) {
+            if (!runnerListeners.includes(listener)) {
+                runnerListeners.push(listener);
+            }
+            process.off("unhandledRejection", listener);
+        }
+    }
+    if (!process.listeners("unhandledRejection").includes(routeRejection)) {
+        process.on("unhandledRejection", routeRejection);
+    }
+}
+
+/** Resolves once Node has emitted `unhandledRejection` for every promise rejected until now. */
+function rejectionsEmitted(): Promise<void> {
+    // Node emits them once the microtask queue of the current macrotask is empty, before the next one.
+    return new Promise((resolve) => setImmediate(resolve));
+}
+
+/**
+ * Pulumi formats a stack trace for every promise and resource a program makes
+ * (debuggablePromise, Resource.callsites). With tsx's source maps on, Node maps
+ * each frame through its source map cache: half of an evaluation's CPU. So
+ * evaluations run with that mapping off, except a process's first, which loads
+ * the program's modules with their source maps. V8 formats an error's stack when
+ * it is first read, so an error a test reports is still mapped (but for the
+ * frames of index.ts, compiled anew in each evaluation).
+ */
+const sourceMaps = process.sourceMapsEnabled;
+let evaluating = 0;
+let programLoaded = false;
+
+/**
  * Evaluates index.ts once with `config` (keys without the project prefix;
  * `secrets` are set as secret config), and returns what it registered.
+ *
+ * Each evaluation runs in a runtime store of its own: its mocks, config, RPC
+ * queue and leak candidates are reachable only from the promises its program
+ * created, so a failed program that is still rejecting cannot reach the next
+ * evaluation's monitor, config or error.
  */
 export async function evaluate(config: StackConfig, secrets: Record<string, string> = {}, options: EvaluateOptions = {}): Promise<Evaluation> {
+    routeRejections();
+    if (evaluating++ === 0 && programLoaded) {
+        process.setSourceMapsEnabled(false);
+    }
+    try {
+        return await runtimeState.withLocalStorage(() => evaluateInOwnStore(config, secrets, options));
+    } finally {
+        programLoaded = true;
+        if (--evaluating === 0) {
+            process.setSourceMapsEnabled(sourceMaps);
+        }
+    }
+}
+
+async function evaluateInOwnStore(config: StackConfig, secrets: Record<string, string>, options: EvaluateOptions): Promise<Evaluation> {
     const resources: Recorded[] = [];
     const generated: string[] = [];
     const networks = options.networks ?? {};
+    /** Set once the program has finished or failed: nothing it does afterwards is recorded. */
+    let finished = false;
+    let error: Error | undefined;
 
     await pulumi.runtime.setMocks({
         newResource: async ({ type, name, inputs }) => ({
@@ -177,7 +268,7 @@ export async function evaluate(config: StackConfig, secrets: Record<string, stri
     monitor.registerResource = (req: any, callback: any) => {
         const wire = req.getObject()?.toJavaScript() ?? {};
         register(req, (err: unknown, res: any) => {
-            if (!err) {
+            if (!err && !finished) {
                 resources.push({
                     urn: res.getUrn(),
                     type: req.getType(),
@@ -202,7 +293,7 @@ export async function evaluate(config: StackConfig, secrets: Record<string, stri
     const registerOutputs = monitor.registerResourceOutputs.bind(monitor);
     monitor.registerResourceOutputs = (req: any, callback: any) => {
         const recorded = resources.find((r) => r.urn === req.getUrn());
-        if (recorded) {
+        if (recorded && !finished) {
             recorded.registeredOutputs = req.getOutputs()?.toJavaScript() ?? {};
         }
         registerOutputs(req, callback);
@@ -220,48 +311,54 @@ export async function evaluate(config: StackConfig, secrets: Record<string, stri
     const failed = new Promise<never>((_, reject) => {
         fail = reject;
     });
-    let rejections = 0;
-    const runnerListeners = process.listeners("unhandledRejection");
-    process.removeAllListeners("unhandledRejection");
-    process.on("unhandledRejection", (reason) => {
-        rejections++;
-        fail(reason);
+    rejectionSinks.set(runtimeState.getLocalStore()!, (reason, promise) => {
+        if (!finished) {
+            fail(reason);
+        } else if (!error) {
+            // A program that passed, rejecting afterwards: the test runner reports it.
+            runnerListeners.forEach((listener) => listener(reason, promise));
+        }
+        // Else the aftermath of a failed program: it only ever reaches this evaluation, now over.
     });
 
     const programPath = require.resolve("../index");
     delete require.cache[programPath];
     const outputs: Record<string, StackOutput> = {};
-    let error: Error | undefined;
     try {
         await Promise.race([failed, (async () => {
             const program = require(programPath) as Record<string, unknown>;
             for (const [key, value] of Object.entries(program)) {
                 outputs[key] = await resolveOutput(value);
             }
+            // Every registration, invoke and output registration has completed
+            // (the runtime's RPC queue, as `pulumi up` waits for it).
             await pulumi.runtime.disconnect();
+            // And Node has reported any rejection they left unhandled.
+            await rejectionsEmitted();
         })()]);
     } catch (caught) {
         error = caught as Error;
-        // The failure goes on rejecting whatever depends on it (component outputs...):
-        // let that settle here rather than in the next evaluation.
-        for (let seen = -1; seen !== rejections;) {
-            seen = rejections;
-            await new Promise((resolve) => setTimeout(resolve, 25));
-        }
-        // A failed program leaves the failed resource's promises pending; in a real run
-        // the process ends there. Clear them so the runtime's exit check does not fail
-        // this test process for them (internal API, test harness only).
+        // A failed program never drains: the failed resource's URN and outputs stay
+        // pending, and so does the RPC of every component output that waits on them
+        // (pulumi.runtime.disconnect() would wait forever). In a real run the process
+        // ends there. Here, end the deployment as that exit would: close its callback
+        // server, and clear its leak candidates so that no exit check counts them
+        // (internal API, test harness only). What is left of the program can only
+        // reach this evaluation's store, mocks and records, which nothing reads.
+        pulumi.runtime.disconnectSync();
         require("@pulumi/pulumi/runtime/debuggable").leakedPromises();
     } finally {
-        process.removeAllListeners("unhandledRejection");
-        runnerListeners.forEach((listener) => process.on("unhandledRejection", listener));
+        finished = true;
     }
 
-    const byType = (type: string) => resources.filter((r) => r.type === type);
+    // What the program registered and exported until it finished, or failed: a failed
+    // program's leftovers may still run, in their own store, but change nothing here.
+    const registered = [...resources];
+    const byType = (type: string) => registered.filter((r) => r.type === type);
     return {
-        resources,
-        outputs,
-        generated,
+        resources: registered,
+        outputs: { ...outputs },
+        generated: [...generated],
         error,
         byType,
         one(type: string, name?: string) {
