@@ -23,7 +23,8 @@ DOCKER_DIR="$E2E_CACHE/engine/docker-$DOCKER_VERSION"
 DATA_ROOT="$E2E_CACHE/engine/data-root"
 SAVED="$E2E_RUN/host-before"
 PIDFILE="$E2E_RUN/dockerd.pid"
-LOG="$E2E_RUN/dockerd.log"
+# Kept in the cache after stop, for a post-mortem; /run is left as it was found.
+LOG="$E2E_CACHE/engine/dockerd.log"
 TABLES=(filter nat mangle raw)
 
 docker_cli() { DOCKER_HOST=$E2E_DOCKER_HOST "$DOCKER_DIR/usr/bin/docker" "$@"; }
@@ -135,7 +136,8 @@ stop() {
     { grep -o " $E2E_RUN/exec[^ ]*" /proc/mounts || true; } | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
     restore_host_state
     rm -rf "$E2E_RUN/exec" "$PIDFILE" "$E2E_RUN/docker.sock"
-    log "engine stopped; host state restored"
+    rmdir "$E2E_RUN" 2>/dev/null || true
+    log "engine stopped; host state restored (engine log: $LOG)"
 }
 
 case "${1:-}" in
