@@ -1,4 +1,6 @@
-# Shared helpers of the e2e scripts; source it, do not run it.
+# shellcheck shell=bash disable=SC2034
+# Shared helpers of the e2e scripts; source it, do not run it. (SC2034: the
+# variables are for the scripts that source this file.)
 # Every script says what it does on stderr and fails with a message naming
 # what is missing. Paths live outside the repository (CALENDARS_E2E_CACHE).
 
@@ -29,3 +31,12 @@ need() {
 # Seconds since the epoch with millisecond precision, for progress lines.
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+
+# The Debian mirror apt uses on this host (debootstrap, the trixie engine download).
+debian_mirror() {
+    local uri
+    uri=$(grep -rhoE 'https?://[^ ]*debian/?( |$)' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null |
+        grep -v security | head -1 | tr -d ' ')
+    [ -n "$uri" ] || die "no Debian mirror found in /etc/apt/sources.list*"
+    echo "$uri"
+}

@@ -50,9 +50,7 @@ esac
 # On our own engine (own data root) everything but the cached images belongs to the suite.
 clean_engine() {
     [ "$E2E_ENGINE" = own ] || return 0
-    local ids
-    ids=$(docker ps -aq)
-    [ -z "$ids" ] || docker rm -f $ids >/dev/null
+    docker ps -aq | xargs -r docker rm -f >/dev/null
     docker network prune -f >/dev/null
     docker volume prune -af >/dev/null 2>&1 || docker volume prune -f >/dev/null
 }

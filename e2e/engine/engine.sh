@@ -34,12 +34,13 @@ running() { [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }
 # with a private apt configuration and unpacked, not installed.
 fetch_docker() {
     [ -x "$DOCKER_DIR/usr/sbin/dockerd" ] && [ -x "$DOCKER_DIR/usr/bin/docker" ] && return 0
-    local t0 apt tmp
+    local t0 apt tmp mirror
     t0=$(now)
+    mirror=$(debian_mirror)
     log "fetching Debian trixie docker.io $DOCKER_VERSION into $DOCKER_DIR"
     apt=$(mktemp -d)
     mkdir -p "$apt/lists/partial" "$apt/cache/archives/partial"
-    echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $(debian_mirror) trixie main" >"$apt/sources.list"
+    echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror trixie main" >"$apt/sources.list"
     local opts=(-o "Dir::Etc::SourceList=$apt/sources.list" -o Dir::Etc::SourceParts=/dev/null
         -o "Dir::State::Lists=$apt/lists" -o "Dir::Cache=$apt/cache" -o Dir::State::status=/dev/null
         -o APT::Sandbox::User=root)
@@ -51,14 +52,6 @@ fetch_docker() {
     for deb in "$apt"/*.deb; do dpkg-deb -x "$deb" "$tmp"; done
     rm -rf "$DOCKER_DIR" "$apt" && mv "$tmp" "$DOCKER_DIR"
     log "docker.io unpacked in $(elapsed "$t0") s: $("$DOCKER_DIR/usr/sbin/dockerd" --version)"
-}
-
-debian_mirror() {
-    local uri
-    uri=$(grep -rhoE '^(URIs:|deb) *\[?[^]]*\]? *https?://[^ ]*debian/?( |$)' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null |
-        grep -oE 'https?://[^ ]*' | grep -v security | head -1)
-    [ -n "$uri" ] || die "no Debian mirror found in /etc/apt/sources.list*"
-    echo "$uri"
 }
 
 save_host_state() {
@@ -81,7 +74,7 @@ restore_host_state() {
             iptables -t "$t" -F && iptables -t "$t" -X
             iptables -t "$t" -S | awk '$1 == "-P" { print $2 }' | while read -r chain; do iptables -t "$t" -P "$chain" ACCEPT; done
             # With the nf_tables backend the empty table itself remains; remove it too.
-            command -v nft >/dev/null 2>&1 && nft delete table ip "$t" 2>/dev/null || true
+            if command -v nft >/dev/null 2>&1; then nft delete table ip "$t" 2>/dev/null || true; fi
         fi
     done
     sysctl -qw "net.ipv4.ip_forward=$(cat "$SAVED/ip_forward")"
@@ -105,7 +98,7 @@ start() {
     fetch_docker
     mkdir -p "$E2E_RUN" "$DATA_ROOT"
     save_host_state
-    local t0 i
+    local t0
     t0=$(now)
     log "starting dockerd (data root $DATA_ROOT, log $LOG)"
     PATH="$DOCKER_DIR/usr/sbin:$DOCKER_DIR/usr/bin:$DOCKER_DIR/usr/libexec/docker/cli-plugins:$PATH" \
@@ -114,7 +107,7 @@ start() {
         --data-root "$DATA_ROOT" --exec-root "$E2E_RUN/exec" \
         --userland-proxy-path "$DOCKER_DIR/usr/sbin/docker-proxy" \
         >"$LOG" 2>&1 </dev/null &
-    for i in $(seq 1 600); do
+    for _ in $(seq 1 600); do
         docker_cli info >/dev/null 2>&1 && break
         kill -0 $! 2>/dev/null || { tail -20 "$LOG" >&2; stop; die "dockerd exited at start (log above, $LOG)"; }
         sleep 0.1
@@ -125,11 +118,11 @@ start() {
 
 stop() {
     if running; then
-        local pid i
+        local pid
         pid=$(cat "$PIDFILE")
         log "stopping dockerd (pid $pid)"
         kill -TERM "$pid"
-        for i in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
         if kill -0 "$pid" 2>/dev/null; then log "dockerd ignored TERM for 30 s; killing it"; kill -KILL "$pid"; fi
     fi
     # Mounts of the exec root (netns, overlay) go with dockerd; anything left is unmounted.

@@ -31,7 +31,11 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
     for f in /docker-entrypoint-initdb.d/*; do
         case "$f" in
         *.sql) echo "running $f"; as_postgres psql -v ON_ERROR_STOP=1 -q -U "$POSTGRES_USER" -d "$POSTGRES_DB" -f "$f" ;;
-        *.sh) echo "running $f"; . "$f" ;;
+        *.sh)
+            echo "running $f"
+            # shellcheck disable=SC1090 # init scripts mounted by the user
+            . "$f"
+            ;;
         esac
     done
     as_postgres pg_ctl -D "$PGDATA" -m fast -w stop >/dev/null
