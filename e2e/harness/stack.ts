@@ -52,6 +52,11 @@ function merge(base: Config, overrides: Config): Config {
     return Object.fromEntries(Object.entries(merged).filter(([, value]) => value !== undefined));
 }
 
+/** A config value set with --secret: `{ secure: <ciphertext> }` in the stack file. */
+function isSecure(value: unknown): boolean {
+    return typeof value === "object" && value !== null && "secure" in value;
+}
+
 function log(line: string): void {
     process.stderr.write(`    ${line}\n`);
 }
@@ -137,7 +142,7 @@ export class TestStack {
         const existing = fs.existsSync(file) ? parseYaml(fs.readFileSync(file, "utf8")) ?? {} : {};
         // Keys of this project are rewritten; secrets and the encryption salt are kept.
         const kept = Object.fromEntries(Object.entries<unknown>(existing.config ?? {})
-            .filter(([key, value]) => !key.startsWith(`${PROJECT}:`) || (typeof value === "object" && value !== null && "secure" in value)));
+            .filter(([key, value]) => !key.startsWith(`${PROJECT}:`) || isSecure(value)));
         const prefixed = Object.fromEntries(Object.entries(config).map(([key, value]) => [`${PROJECT}:${key}`, value]));
         fs.writeFileSync(file, toYaml({ ...existing, config: { ...kept, ...prefixed } }));
     }
@@ -146,7 +151,7 @@ export class TestStack {
     config(): Config {
         const file = parseYaml(fs.readFileSync(path.join(this.dir, `Pulumi.${this.name}.yaml`), "utf8")) ?? {};
         return Object.fromEntries(Object.entries<unknown>(file.config ?? {})
-            .filter(([key, value]) => key.startsWith(`${PROJECT}:`) && !(typeof value === "object" && value !== null && "secure" in value))
+            .filter(([key, value]) => key.startsWith(`${PROJECT}:`) && !isSecure(value))
             .map(([key, value]) => [key.slice(PROJECT.length + 1), value]));
     }
 
