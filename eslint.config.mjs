@@ -3,7 +3,7 @@ import { defineConfig } from "eslint/config";
 import tseslint from "typescript-eslint";
 
 export default defineConfig(
-    { ignores: ["node_modules/", ".pulumi/"] },
+    { ignores: ["node_modules/", ".pulumi/", ".stryker-tmp/", "reports/"] },
     tseslint.configs.recommended,
     {
         files: ["**/*.ts"],

@@ -1,0 +1,33 @@
+// Mutation testing (StrykerJS): `npm run mutation`, or scoped to some files:
+//   npm run mutation -- --mutate components/duration.ts,components/server.ts
+// Not part of .ci/run: it runs the unit suite once per mutant (slow).
+// The tap runner runs each test file with node's built-in test runner (TAP
+// reporter), with the same loaders as `npm test`, and records which test files
+// reach each mutant so that only those files run against it.
+/** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
+export default {
+    packageManager: "npm",
+    testRunner: "tap",
+    plugins: ["@stryker-mutator/tap-runner"],
+    tap: {
+        testFiles: ["test/*.test.ts"],
+        nodeArgs: [
+            "--import", "tsx",
+            "--import", "./test/preload.ts",
+            "--test-reporter=tap",
+            "-r", "{{hookFile}}",
+            "{{testFile}}",
+        ],
+    },
+    mutate: ["components/**/*.ts", "index.ts"],
+    coverageAnalysis: "perTest",
+    concurrency: 2,
+    timeoutMS: 10000,
+    // The sandbox lives in the repository (git-ignored), reports in reports/.
+    tempDirName: ".stryker-tmp",
+    cleanTempDir: true,
+    ignorePatterns: ["e2e", ".pulumi", "reports"],
+    reporters: ["clear-text", "progress", "html", "json"],
+    htmlReporter: { fileName: "reports/mutation/mutation.html" },
+    jsonReporter: { fileName: "reports/mutation/mutation.json" },
+};
