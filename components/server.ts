@@ -42,6 +42,20 @@ export function unhealthyMessage(containerName: string, timeoutSeconds: number):
         "shows the health check's own output. If the first start is only slow, raise caldav.healthTimeoutSeconds.";
 }
 
+/**
+ * The error hook of the CalDAV container: when creating or updating it fails (in
+ * practice: never healthy), say what to look at. Never asks for a retry, which
+ * would only wait the whole health timeout again; quiet when a delete fails.
+ */
+export function reportUnhealthy(containerName: string, timeoutSeconds: number): pulumi.ErrorHookFunction {
+    return async (failure) => {
+        if (failure.failedOperation !== "delete") {
+            await pulumi.log.error(unhealthyMessage(containerName, timeoutSeconds));
+        }
+        return false;
+    };
+}
+
 /** The SabreDAV CalDAV server container. */
 export class CaldavServer extends pulumi.ComponentResource {
     public readonly containerName: pulumi.Output<string>;
@@ -106,12 +120,7 @@ export class CaldavServer extends pulumi.ComponentResource {
             deleteBeforeReplace: true,
             // Needs Pulumi CLI >= 3.219. Never retries: that would only wait again.
             hooks: {
-                onError: [new pulumi.ErrorHook(`${name}-unhealthy`, async (failure) => {
-                    if (failure.failedOperation !== "delete") {
-                        await pulumi.log.error(unhealthyMessage(args.containerName, args.healthTimeoutSeconds));
-                    }
-                    return false;
-                })],
+                onError: [new pulumi.ErrorHook(`${name}-unhealthy`, reportUnhealthy(args.containerName, args.healthTimeoutSeconds))],
             },
         });
 

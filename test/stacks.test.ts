@@ -56,6 +56,7 @@ describe("committed stacks", () => {
         const password = postgres.wire.envs as unknown[];
         assert.ok(password.some((entry) => typeof entry === "object"), "POSTGRES_PASSWORD travels as a secret");
         assert.ok(postgres.inputs.envs.includes("PGDATA=/var/lib/postgresql/data"));
+        assert.equal(postgres.inputs.restart, "unless-stopped", "back after a reboot of the laptop");
 
         const volume = evaluation.one("docker:index/volume:Volume").inputs.name;
         assert.deepEqual(postgres.inputs.volumes, [{ volumeName: volume, containerPath: "/var/lib/postgresql/data" }]);
@@ -67,6 +68,9 @@ describe("committed stacks", () => {
         assert.equal(provider.inputs.host, "127.0.0.1");
         assert.equal(provider.inputs.port, "15432");
         assert.ok(provider.dependencies.includes(postgres.urn), "the provider waits for the healthy server");
+        // The image creates the provider's admin role from POSTGRES_USER, and serves no TLS.
+        assert.ok(postgres.inputs.envs.includes(`POSTGRES_USER=${provider.inputs.username}`));
+        assert.equal(provider.inputs.sslmode, "disable");
 
         const caldav = evaluation.one("docker:index/container:Container", "caldav").inputs;
         assert.deepEqual(caldav.ports, [{ internal: 80, external: 8080, ip: "127.0.0.1" }]);
