@@ -30,7 +30,7 @@ const PASSWORD_APPLIED = "/tmp/calendars-admin-password-applied";
 // Runs the image's own entrypoint, then sets the admin role's password from
 // POSTGRES_PASSWORD (a psql variable, never on a command line), and passes a stop on
 // as PostgreSQL's fast shutdown.
-export const APPLY_ADMIN_PASSWORD = [
+const APPLY_ADMIN_PASSWORD = [
     `rm -f ${PASSWORD_APPLIED}`,
     "docker-entrypoint.sh postgres & pid=$!",
     "trap 'kill -INT $pid' INT TERM",

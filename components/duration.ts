@@ -7,9 +7,6 @@ export function goDuration(seconds: number): string {
     if (!Number.isInteger(seconds) || seconds < 0) {
         throw new Error(`goDuration takes whole seconds, got ${seconds}`);
     }
-    if (seconds === 0) {
-        return "0s";
-    }
     const h = Math.floor(seconds / 3600);
     const m = Math.floor((seconds % 3600) / 60);
     const s = seconds % 60;
