@@ -39,7 +39,11 @@ export interface NetworkConfig {
 }
 
 export interface PostgresAdminConfig {
-    host: string;
+    /**
+     * Where the machine running `pulumi` connects. Unset (external mode only):
+     * the address, on network.name, of the container postgres.host names.
+     */
+    host?: string;
     port: number;
     user: string;
     sslmode: string;
@@ -60,7 +64,7 @@ interface PostgresCommonConfig {
 /** external: the Messages server, reached with postgresAdminPassword; bundled: a server of this stack's own. */
 export type PostgresConfig = PostgresCommonConfig & (
     | { mode: "external"; admin: PostgresAdminConfig & { password: pulumi.Output<string> } }
-    | { mode: "bundled"; admin: PostgresAdminConfig }
+    | { mode: "bundled"; admin: PostgresAdminConfig & { host: string } }
 );
 
 export interface CaldavServerConfig {
@@ -71,6 +75,17 @@ export interface CaldavServerConfig {
     healthTimeoutSeconds: number;
 }
 
+/** Dumps of the CalDAV schema taken before each image change. */
+export interface BackupConfig {
+    enabled: boolean;
+    /** Where dumps go: a Docker volume of this stack, or an existing directory of the Docker host. */
+    location: { kind: "volume"; name: string } | { kind: "hostPath"; path: string };
+    /** How many dumps to keep (the oldest beyond are removed). */
+    keep: number;
+    /** Image with pg_dump/pg_restore at least as new as the server. */
+    image: string;
+}
+
 export interface CaldavConfig {
     image: ImageConfig;
     network: NetworkConfig;
@@ -79,6 +94,7 @@ export interface CaldavConfig {
     postgres: PostgresConfig;
     apiKeys: { mode: "shared" | "separate"; rotation: string };
     caldav: CaldavServerConfig;
+    backup: BackupConfig;
     protect: boolean;
 }
 
@@ -111,6 +127,7 @@ const OBJECT_KEYS: Record<string, string[]> = {
     ],
     apiKeys: ["mode", "rotation"],
     caldav: ["baseUri", "publish", "memoryMb", "containerName", "healthTimeoutSeconds"],
+    backup: ["enabled", "location", "keep", "image"],
 };
 const SECRET_KEYS = ["postgresAdminPassword", "postgresPassword"];
 const SCALAR_KEYS = ["imageName", "prebuiltImage", "backendPort", "callbackBaseUrl", "protect"];
@@ -382,16 +399,19 @@ function readPostgres(r: Reader, network: NetworkConfig): PostgresConfig {
         password: createUser ? undefined : password,
         bundledImage: r.string("postgres.bundledImage", "postgres:17.6-bookworm", checkPinnedImage),
     };
+    const adminHost = r.optionalString("postgres.adminHost", checkHost);
     const admin: PostgresAdminConfig = {
-        host: r.string("postgres.adminHost", "localhost", checkHost),
-        port: r.integer("postgres.adminPort", 5432, 1, 65535),
+        host: adminHost,
+        // A looked-up address is the container's own, where PostgreSQL listens on postgres.port.
+        port: r.integer("postgres.adminPort", adminHost === undefined && mode === "external" ? common.port : 5432, 1, 65535),
         user: r.string("postgres.adminUser", "messages", checkSqlIdentifier),
         sslmode: r.oneOf("postgres.sslmode", "disable", SSL_MODES),
     };
 
     if (mode === "bundled") {
-        if (!["localhost", "127.0.0.1"].includes(admin.host)) {
-            r.fail("postgres.adminHost", `"${admin.host}" cannot reach the bundled PostgreSQL, which is published on 127.0.0.1 only; use 127.0.0.1`);
+        const bundledAdminHost = adminHost ?? "localhost";
+        if (!["localhost", "127.0.0.1"].includes(bundledAdminHost)) {
+            r.fail("postgres.adminHost", `"${bundledAdminHost}" cannot reach the bundled PostgreSQL, which is published on 127.0.0.1 only; use 127.0.0.1`);
         }
         if (!network.create && MESSAGES_SERVICE_NAMES.includes(host)) {
             r.fail(
@@ -400,7 +420,14 @@ function readPostgres(r: Reader, network: NetworkConfig): PostgresConfig {
                     "use postgres.mode external there, or another postgres.host",
             );
         }
-        return { ...common, mode, admin };
+        return { ...common, mode, admin: { ...admin, host: bundledAdminHost } };
+    }
+    if (adminHost === undefined && network.create) {
+        r.fail(
+            "postgres.adminHost",
+            `is required when postgres.mode is external and network.create is true: the network does not exist before the first up, ` +
+                `so there is no container to look postgres.host up on; set it to where this machine reaches PostgreSQL`,
+        );
     }
     const adminPassword = r.source.secret("postgresAdminPassword");
     if (adminPassword === undefined) {
@@ -434,6 +461,26 @@ function readCaldav(r: Reader, source: ConfigSource): CaldavServerConfig {
     };
 }
 
+function readBackup(r: Reader, caldav: CaldavServerConfig, postgres: PostgresConfig): BackupConfig {
+    const location = r.string("backup.location", `${caldav.containerName}-backups`, (v) => {
+        if (v.startsWith("/")) {
+            return path.posix.normalize(v) === "/" || v.includes(":") || v.includes(",")
+                ? "must be a directory below / without : or , (a Docker bind mount source)"
+                : undefined;
+        }
+        return DOCKER_NAME.test(v) ? undefined : "is neither an absolute host path nor a Docker volume name";
+    });
+    return {
+        enabled: r.boolean("backup.enabled", true),
+        location: location.startsWith("/")
+            ? { kind: "hostPath", path: path.posix.normalize(location).replace(/\/$/, "") }
+            : { kind: "volume", name: location },
+        keep: r.integer("backup.keep", 7, 1, 1000),
+        // pg_dump must be at least as new as the server: the bundled server's image is.
+        image: r.string("backup.image", postgres.bundledImage, checkPinnedImage),
+    };
+}
+
 function readCallbackBaseUrl(r: Reader, network: NetworkConfig, backendPort: number): string {
     const fallback = `http://${network.backendIp}:${backendPort}`;
     return r.string("callbackBaseUrl", fallback, (v) => {
@@ -458,17 +505,20 @@ export function parseConfig(source: ConfigSource): CaldavConfig {
     const image = readImage(r);
     const network = readNetwork(r);
     const backendPort = r.integer("backendPort", 8000, 1, 65535);
+    const caldav = readCaldav(r, source);
+    const postgres = readPostgres(r, network);
     const config: CaldavConfig = {
         image,
         network,
         backendPort,
         callbackBaseUrl: readCallbackBaseUrl(r, network, backendPort),
-        postgres: readPostgres(r, network),
+        postgres,
         apiKeys: {
             mode: r.oneOf("apiKeys.mode", "shared", ["shared", "separate"] as const),
             rotation: r.string("apiKeys.rotation", "1"),
         },
-        caldav: readCaldav(r, source),
+        caldav,
+        backup: readBackup(r, caldav, postgres),
         protect: r.boolean("protect", true),
     };
     if (r.problems.length > 0) {

@@ -5,9 +5,28 @@ import * as pulumi from "@pulumi/pulumi";
 import type { ImageConfig } from "./config";
 import { fetchSource, SourceError } from "./source";
 
+/** A source checked out at a commit, with its build context found (see checkoutSource). */
+export interface CheckedOutSource {
+    kind: "build";
+    imageName: string;
+    commit: string;
+    /** Directory holding the Dockerfile. */
+    context: string;
+}
+
 export interface CaldavImageArgs {
-    /** Build from a git source, or run a published image. */
-    source: ImageConfig;
+    /** Build from a checked-out source, or run a published image. */
+    source: CheckedOutSource | Extract<ImageConfig, { kind: "prebuilt" }>;
+}
+
+/**
+ * Fetches the source at its ref and finds the build context in it. Run before anything
+ * registers (index.ts does), so that a missing ref or context fails the program at once
+ * and changes nothing; previews run it too.
+ */
+export async function checkoutSource(source: Extract<ImageConfig, { kind: "build" }>): Promise<CheckedOutSource> {
+    const checkout = await fetchSource(source);
+    return { kind: "build", imageName: source.imageName, commit: checkout.commit, context: buildContext(checkout.dir, checkout.commit, source) };
 }
 
 /** The CalDAV server image: built from the Calendars source at a commit, or pulled prebuilt. */
@@ -33,22 +52,19 @@ export class CaldavImage extends pulumi.ComponentResource {
             this.reference = image.name;
             this.sourceCommit = pulumi.output(undefined);
         } else {
-            const checkout = pulumi.output(
-                fetchSource(source).then((c) => ({ ...c, context: buildContext(c.dir, c.commit, source) })),
-            );
             // Built by the docker provider's own image resource (Terraform's docker_image):
             // tagged by commit, so the same ref twice is no change and a new commit a new
             // image (the name forces a replacement). Previews never build.
             const image = new docker.RemoteImage(name, {
-                name: pulumi.interpolate`${source.imageName}:${checkout.commit}`,
-                build: { context: checkout.context },
+                name: `${source.imageName}:${source.commit}`,
+                build: { context: source.context },
                 // Other stacks on the host may run the same commit; `docker image prune` reclaims old ones.
                 keepLocally: true,
             }, { parent: this });
             // The ID, not the tag: the container follows the image that was actually built.
             this.imageId = image.imageId;
             this.reference = image.name;
-            this.sourceCommit = checkout.commit;
+            this.sourceCommit = pulumi.output(source.commit);
         }
 
         this.registerOutputs({

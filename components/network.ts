@@ -44,7 +44,8 @@ export class CaldavNetwork extends pulumi.ComponentResource {
     }
 }
 
-async function checkExistingNetwork(args: NetworkConfig, parent: pulumi.Resource): Promise<string> {
+/** The existing network's name once it is found with network.subnet; a NetworkError otherwise. Read-only. */
+export async function checkExistingNetwork(args: NetworkConfig, parent?: pulumi.Resource): Promise<string> {
     let existing: docker.GetNetworkResult;
     try {
         existing = await docker.getNetwork({ name: args.name }, { parent });

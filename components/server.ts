@@ -18,6 +18,11 @@ export interface CaldavServerArgs extends CaldavServerConfig {
     apiKeys: { inbound: pulumi.Input<string>; outbound: pulumi.Input<string>; internal: pulumi.Input<string> };
     /** Origin of the Calendars backend as the server reaches it (its fixed IP). */
     callbackBaseUrl: string;
+    /**
+     * The container is created (or replaced) only once this resolves, and not at all
+     * when it fails; the component's outputs then fail with it.
+     */
+    after?: pulumi.Output<unknown>;
 }
 
 const HTTP_PORT = 80;
@@ -116,6 +121,7 @@ export class CaldavServer extends pulumi.ComponentResource {
             destroyGraceSeconds: 30,
         }, {
             parent: this,
+            dependsOn: args.after?.apply((): pulumi.Resource[] => []),
             // Fixed name (and maybe fixed IP): a replacement must remove the old container first.
             deleteBeforeReplace: true,
             // Needs Pulumi CLI >= 3.219. Never retries: that would only wait again.
@@ -124,7 +130,8 @@ export class CaldavServer extends pulumi.ComponentResource {
             },
         });
 
-        this.containerName = container.name;
+        // Settles (fails) with `after` when the container never registers.
+        this.containerName = args.after ? pulumi.all([args.after, container.name]).apply(([, n]) => n) : container.name;
         this.origin = `http://${args.network.alias}:${HTTP_PORT}`;
         this.caldavUrl = `${this.origin}${args.baseUri}`;
         this.publicUrl = args.publish ? `http://${args.publish.ip}:${args.publish.port}${args.baseUri}` : undefined;

@@ -61,7 +61,8 @@ describe("config", () => {
         );
         assert.deepEqual(
             { ...config.postgres.admin, password: undefined },
-            { host: "localhost", port: 5432, user: "messages", sslmode: "disable", password: undefined },
+            // No admin host: looked up on the network, where PostgreSQL listens on postgres.port.
+            { host: undefined, port: 5432, user: "messages", sslmode: "disable", password: undefined },
         );
         assert.deepEqual(config.apiKeys, { mode: "shared", rotation: "1" });
         assert.deepEqual(config.caldav, {
@@ -74,14 +75,25 @@ describe("config", () => {
         assert.equal(config.protect, true);
     });
 
+    test("the admin port follows postgres.port for a looked-up address, and nothing else", () => {
+        const admin = (values: Record<string, unknown>) => parseConfig(source(values)).postgres.admin;
+        assert.deepEqual([admin({ postgres: { port: 6543 } }).host, admin({ postgres: { port: 6543 } }).port], [undefined, 6543]);
+        assert.equal(admin({ postgres: { port: 6543, adminPort: 15432 } }).port, 15432);
+        assert.deepEqual([admin({ postgres: { port: 6543, adminHost: "db.internal" } }).host, admin({ postgres: { port: 6543, adminHost: "db.internal" } }).port],
+            ["db.internal", 5432], "an explicit admin host is not the container: its port is its own");
+        const bundled = admin({ postgres: { mode: "bundled", port: 6543 }, network: { create: true } });
+        assert.deepEqual([bundled.host, bundled.port], ["localhost", 5432]);
+    });
+
     test("reads values set with --path as strings (numbers, booleans) and derives the callback URL", () => {
         const config = parseConfig(source({
             network: { create: "true", subnet: "10.20.0.0/24", backendIp: "10.20.0.200", caldavIp: "10.20.0.10" },
             backendPort: "8080",
-            postgres: { port: "6432" },
+            postgres: { port: "6432", adminHost: "db.internal", adminPort: "6433" },
         }));
         assert.equal(config.network.create, true);
         assert.equal(config.postgres.port, 6432);
+        assert.equal(config.postgres.admin.port, 6433);
         assert.equal(config.callbackBaseUrl, "http://10.20.0.200:8080");
         // The allocation range holds neither fixed IP nor the gateway.
         assert.equal(config.network.allocationRange, "10.20.0.64/26");
@@ -131,6 +143,7 @@ describe("config", () => {
         ["bundled PostgreSQL joining Messages' network as postgresql", { postgres: { mode: "bundled" } }, "postgres.host", "Messages already runs one", {}],
         ["bundled PostgreSQL behind a remote admin host", { postgres: { mode: "bundled", adminHost: "db.internal" }, network: { create: true } }, "postgres.adminHost", "127.0.0.1 only", {}],
         ["missing admin password (external mode)", {}, "postgresAdminPassword", "is required when postgres.mode is external", {}],
+        ["an external PostgreSQL to look up on a network this stack creates", { network: { create: true } }, "postgres.adminHost", "is required when postgres.mode is external and network.create is true"],
         ["missing role password (existing role)", { postgres: { createUser: false } }, "postgresPassword", "is required when postgres.createUser is false"],
     ];
     for (const [what, values, key, message, secrets] of badInputs) {

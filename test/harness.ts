@@ -7,6 +7,7 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { parse as parseYaml } from "yaml";
 import { PROJECT } from "../components/config";
+import { DockerWorld, MESSAGES_WORLD, startFakeDocker } from "./fakeDocker";
 
 /** The wire marker of a secret value (see @pulumi/pulumi runtime/rpc). */
 const SECRET_SIG = "4dabf18193072939515e22adb298388d";
@@ -52,6 +53,13 @@ export interface EvaluateOptions {
     stack?: string;
     /** Existing Docker networks, by name, for getNetwork. */
     networks?: Record<string, { subnet: string }>;
+    /**
+     * Containers the Docker Engine API answers about (the PostgreSQL address lookup),
+     * unless the config sets docker:host itself. Default: a standard Messages installation.
+     */
+    docker?: DockerWorld;
+    /** Output properties the provider reports, by resource name, over the mock's defaults. */
+    states?: Record<string, Record<string, unknown>>;
 }
 
 export type StackConfig = Record<string, unknown>;
@@ -211,6 +219,35 @@ function rejectionsEmitted(): Promise<void> {
  * frames of index.ts, compiled anew in each evaluation).
  */
 const sourceMaps = process.sourceMapsEnabled;
+
+/**
+ * Pulumi's debuggablePromise (runtime/debuggable) stores `new Error().stack` on
+ * each promise it tracks, several per resource input (transferProperties), to
+ * print where a leaked promise was made when PULUMI_DEBUG_PROMISE_LEAKS is set,
+ * and nowhere else. Capturing and formatting those stacks is about half of an
+ * evaluation's CPU. Unless that debugging is on, the stack it stores is an empty
+ * one (`Error`); the promise, its leak tracking and everything else it does are
+ * Pulumi's own. Resource.callsites, which sets its own stack limit for the
+ * source positions of registrations, is left alone. (Internal API, test harness
+ * only: if Pulumi changes it, nothing is replaced and evaluations are slower.)
+ */
+function withoutPromiseStacks(): void {
+    const debuggable = require("@pulumi/pulumi/runtime/debuggable");
+    const original = debuggable.debuggablePromise;
+    if (typeof original !== "function" || original.length !== 2 || debuggable.debugPromiseLeaks !== false) {
+        return;
+    }
+    debuggable.debuggablePromise = function debuggablePromise<T>(promise: Promise<T>, context: unknown): Promise<T> {
+        const limit = Error.stackTraceLimit;
+        Error.stackTraceLimit = 0;
+        try {
+            return original(promise, context);
+        } finally {
+            Error.stackTraceLimit = limit;
+        }
+    };
+}
+withoutPromiseStacks();
 let evaluating = 0;
 let programLoaded = false;
 
@@ -249,7 +286,7 @@ async function evaluateInOwnStore(config: StackConfig, secrets: Record<string, s
     await pulumi.runtime.setMocks({
         newResource: async ({ type, name, inputs }) => ({
             id: `${name}-id`,
-            state: mockState(type, name, inputs, generated),
+            state: { ...mockState(type, name, inputs, generated), ...options.states?.[name] },
         }),
         call: async ({ token, inputs }) => {
             if (token === "docker:index/getNetwork:getNetwork") {
@@ -299,8 +336,10 @@ async function evaluateInOwnStore(config: StackConfig, secrets: Record<string, s
         registerOutputs(req, callback);
     };
 
+    // A Docker Engine API of this evaluation's own, for what the program asks the engine directly.
+    const engine = "docker:host" in config ? undefined : await startFakeDocker(options.docker ?? MESSAGES_WORLD);
     pulumi.runtime.setAllConfig(
-        toConfigMap({ ...config, ...secrets }),
+        toConfigMap({ ...config, ...(engine && { "docker:host": engine.endpoint }), ...secrets }),
         Object.keys(secrets).map((key) => `${PROJECT}:${key}`),
     );
 
@@ -349,6 +388,7 @@ async function evaluateInOwnStore(config: StackConfig, secrets: Record<string, s
         require("@pulumi/pulumi/runtime/debuggable").leakedPromises();
     } finally {
         finished = true;
+        await engine?.close();
     }
 
     // What the program registered and exported until it finished, or failed: a failed

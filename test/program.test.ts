@@ -9,7 +9,7 @@ const ROLE_PASSWORD = "existing-role-secret";
 const CONTAINER = "docker:index/container:Container";
 
 function base(): StackConfig {
-    return { source: localSource(), network: { create: true } };
+    return { source: localSource(), network: { create: true }, postgres: { adminHost: "db.internal" } };
 }
 
 async function run(overrides: StackConfig = {}, secrets: Record<string, string> = { postgresAdminPassword: ADMIN_PASSWORD }, networks?: Record<string, { subnet: string }>): Promise<Evaluation> {
@@ -89,7 +89,7 @@ describe("program", () => {
     });
 
     test("every secret stays a Pulumi secret in every resource input, registered output and stack output", async () => {
-        for (const overrides of [{}, { apiKeys: { mode: "separate" } }, { postgres: { createUser: false } }, { postgres: { mode: "bundled" } }]) {
+        for (const overrides of [{}, { apiKeys: { mode: "separate" } }, { postgres: { createUser: false } }, { postgres: { mode: "bundled", adminHost: "127.0.0.1" } }]) {
             const secrets = { postgresAdminPassword: ADMIN_PASSWORD, postgresPassword: ROLE_PASSWORD };
             const evaluation = await run(overrides, secrets);
             const secretValues = [ADMIN_PASSWORD, ROLE_PASSWORD, ...evaluation.generated];
@@ -220,7 +220,7 @@ describe("program", () => {
     test("prebuiltImage pulls the pinned image instead of fetching and building", async () => {
         const reference = "ghcr.io/suitenumerique/calendars-caldav:v0.1.0";
         const evaluation = await run({ prebuiltImage: reference, source: { repo: "file:///nonexistent/never-fetched" } });
-        const pulled = evaluation.one("docker:index/remoteImage:RemoteImage");
+        const pulled = evaluation.one("docker:index/remoteImage:RemoteImage", "image");
         assert.equal(pulled.inputs.build, undefined, "nothing is built");
         assert.equal(pulled.inputs.name, reference);
         assert.equal(pulled.inputs.keepLocally, true);

@@ -8,7 +8,7 @@ import { evaluate, Evaluation, withConfig } from "./harness";
 const GUARD = "random:index/randomId:RandomId";
 
 async function run(overrides: Record<string, unknown>): Promise<Evaluation> {
-    const evaluation = await evaluate(withConfig({ source: localSource(), network: { create: true } }, overrides),
+    const evaluation = await evaluate(withConfig({ source: localSource(), network: { create: true }, postgres: { adminHost: "db.internal" } }, overrides),
         { postgresAdminPassword: "admin-secret" });
     assert.ifError(evaluation.error);
     return evaluation;

@@ -83,11 +83,11 @@ describe("source fetch (git, file:// repository)", () => {
     test("the image is built from <checkout>/<source.context>, tagged by commit, and kept when the stack lets go of it", async () => {
         const cacheDir = tempDir("cache");
         const evaluation = await evaluate(
-            { source: { repo: repo.url, ref: "v0.1.0", cacheDir }, network: { create: true } },
+            { source: { repo: repo.url, ref: "v0.1.0", cacheDir }, network: { create: true }, postgres: { adminHost: "db.internal" } },
             { postgresAdminPassword: "admin-secret" },
         );
         assert.ifError(evaluation.error);
-        const image = evaluation.one("docker:index/remoteImage:RemoteImage").inputs;
+        const image = evaluation.one("docker:index/remoteImage:RemoteImage", "image").inputs;
         assert.equal(image.name, `calendars-caldav:${repo.tagged}`);
         assert.ok(image.build.context.startsWith(cacheDir));
         assert.ok(image.build.context.endsWith(path.join(repo.tagged, "src/caldav")));
@@ -95,16 +95,16 @@ describe("source fetch (git, file:// repository)", () => {
         assert.equal(image.keepLocally, true);
         assert.equal(evaluation.outputs.sourceCommit.value, repo.tagged);
         assert.equal(evaluation.outputs.image.value, `calendars-caldav:${repo.tagged}`);
-        const container = evaluation.one("docker:index/container:Container").inputs;
+        const container = evaluation.one("docker:index/container:Container", "caldav").inputs;
         assert.match(container.image, /^sha256:/, "the container runs the built image's ID");
     });
 
     test("a context without a Dockerfile at that commit is an error naming source.context", async () => {
         const evaluation = await evaluate(
-            { source: { repo: repo.url, ref: "old-layout", cacheDir: tempDir("cache") }, network: { create: true } },
+            { source: { repo: repo.url, ref: "old-layout", cacheDir: tempDir("cache") }, network: { create: true }, postgres: { adminHost: "db.internal" } },
             { postgresAdminPassword: "admin-secret" },
         );
         assert.match(evaluation.error?.message ?? "", /source\.context src\/caldav has no Dockerfile at commit [0-9a-f]{40}/);
-        assert.equal(evaluation.byType("docker:index/remoteImage:RemoteImage").length, 0);
+        assert.deepEqual(evaluation.resources.map((r) => r.type), [], "found before anything registers");
     });
 });
