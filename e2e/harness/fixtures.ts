@@ -5,7 +5,6 @@ import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { freePort } from "./dav";
 import { docker, exists, psql, removeAll, waitHealthy } from "./docker";
 import { e2eEnvironment, ROOT } from "./environment";
 
@@ -59,6 +58,8 @@ export class CalendarsSource {
         if (!git(dir, "tag", "--list", "v0.1.0")) {
             git(dir, "tag", "--annotate", "v0.1.0", "--message", "v0.1.0");
         }
+        // As GitHub does: any commit of the history can be fetched by its SHA (source.ref).
+        git(dir, "config", "uploadpack.allowReachableSHA1InWant", "true");
         return new CalendarsSource(dir);
     }
 
@@ -86,14 +87,13 @@ export interface MessagesOptions {
     network: string;
     subnet: string;
     backendIp: string;
-    /** Host port of Messages' PostgreSQL on 127.0.0.1, for the provider. */
-    postgresHostPort: number;
 }
 
 /**
  * What a Messages installation brings, created outside Pulumi as an operator finds it:
  * the network, PostgreSQL under the alias `postgresql` with an admin role `messages`
- * (CREATEDB and CREATEROLE, not superuser), and a recorder at the backend's fixed IP.
+ * (CREATEDB and CREATEROLE, not superuser) and, as in Messages' compose file, no port
+ * published on the host; and a recorder at the backend's fixed IP.
  */
 export class MessagesStandin {
     readonly postgres: string;
@@ -106,10 +106,9 @@ export class MessagesStandin {
     }
 
     async start(): Promise<void> {
-        const { network, subnet, backendIp, postgresHostPort } = this.options;
+        const { network, subnet, backendIp } = this.options;
         docker("network", "create", "--driver", "bridge", "--subnet", subnet, network);
         docker("run", "--detach", "--name", this.postgres, "--network", network, "--network-alias", "postgresql",
-            "--publish", `127.0.0.1:${postgresHostPort}:5432`,
             "--env", "POSTGRES_USER=postgres", "--env", "POSTGRES_PASSWORD=superuser-e2e",
             "--health-cmd", "pg_isready -h 127.0.0.1 -U postgres -d postgres", "--health-interval", "1s",
             e2eEnvironment().postgresImage);
@@ -145,18 +144,23 @@ export class AttachHost {
     static async start(image: string): Promise<AttachHost> {
         const source = CalendarsSource.create();
         docker("build", "--quiet", "--tag", image, `${source.dir}/src/caldav`);
-        const messages = new MessagesStandin({ ...AttachHost.network, network: AttachHost.network.name, postgresHostPort: await freePort() });
+        const messages = new MessagesStandin({ ...AttachHost.network, network: AttachHost.network.name });
         const host = new AttachHost(source, messages, image);
         await messages.start();
         return host;
     }
 
-    /** Config of an attach stack on this host: the pinned image and the provider's way to Messages' PostgreSQL. */
+    /**
+     * Config of an attach stack on this host: the pinned image. The provider finds
+     * Messages' PostgreSQL by its name on the network, as Pulumi.prod.yaml does.
+     */
     stackConfig(): Record<string, unknown> {
         return {
             prebuiltImage: this.image,
             network: { create: false },
-            postgres: { adminHost: "127.0.0.1", adminPort: this.messages.options.postgresHostPort, adminUser: "messages" },
+            postgres: { adminUser: "messages" },
+            // pg_dump for the dump before image changes: this host's PostgreSQL image (no registry here).
+            backup: { image: e2eEnvironment().postgresImage },
         };
     }
 

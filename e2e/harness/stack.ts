@@ -201,6 +201,20 @@ export class TestStack {
         return result.status === 0 ? undefined : result.stderr;
     }
 
+    /**
+     * `npm run rollback` (scripts/rollback.ts) on this stack, in a process of its own with the
+     * stack's environment, as an operator runs it; returns its exit status and output.
+     */
+    rollback(args: string[]): { status: number | null; stdout: string; stderr: string } {
+        const result = spawnSync(process.execPath,
+            ["--import", "tsx", path.join(ROOT, "scripts", "rollback.ts"), "--stack", this.name, "--work-dir", this.dir, ...args],
+            { cwd: ROOT, encoding: "utf8", env: { ...process.env, ...this.env, PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK: "true" } });
+        for (const line of result.stderr.split("\n").filter((l) => l.trim())) {
+            log(`[${this.name} rollback] ${line}`);
+        }
+        return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+    }
+
     async preview(options: { expectNoChanges?: boolean } = {}): Promise<Result> {
         const { changes, onEvent, onOutput } = this.recorder("preview");
         await this.stack.preview({ onEvent, onOutput, color: "never", ...options });

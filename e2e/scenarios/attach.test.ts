@@ -39,6 +39,8 @@ describe("attach to a running Messages, as prod does", () => {
     });
 
     test("up runs the pinned image on Messages' network under its alias and fixed IP", async () => {
+        const ports = inspect("container", messages.postgres).NetworkSettings.Ports as Record<string, unknown[] | null>;
+        assert.deepEqual(Object.values(ports).filter((bindings) => bindings?.length), [], "Messages publishes no PostgreSQL port");
         const result = await stack.up();
         const types = [...result.changes.keys()].map((urn) => urn.split("::")[2].split("$").pop());
         assert.ok(!types.includes("docker:index/network:Network"), "the network is Messages', never the stack's");
@@ -79,6 +81,18 @@ describe("attach to a running Messages, as prod does", () => {
         assert.deepEqual(await stack.urns(), urns);
         assert.equal(inspect("container", out.containerName as string).Id, containerId);
         stack.configure({ network: { backendIp: NETWORK.backendIp } });
+    });
+
+    test("a postgres.host that names no container on the network fails before any change", async () => {
+        const out = await outputs();
+        const containerId = inspect("container", out.containerName as string).Id;
+        const urns = await stack.urns();
+        stack.configure({ postgres: { host: "caldav-db" } });
+        assert.match(stack.upInOwnProcess() ?? "up succeeded",
+            /postgres\.host caldav-db is the name of no container on network messages_internal \(there: /);
+        assert.deepEqual(await stack.urns(), urns);
+        assert.equal(inspect("container", out.containerName as string).Id, containerId, "the server still runs, untouched");
+        stack.configure({ postgres: { host: "postgresql" } });
     });
 
     test("destroy is refused while the database is protected", async () => {

@@ -6,7 +6,7 @@ import { exists, inspect, psql } from "../harness/docker";
 import { AttachHost } from "../harness/fixtures";
 import { TestStack } from "../harness/stack";
 
-describe("a schema init that fails", () => {
+describe("attach failures an operator can cause", () => {
     let host: AttachHost;
     let stack: TestStack;
 
@@ -18,6 +18,8 @@ describe("a schema init that fails", () => {
             ...host.stackConfig(),
             postgres: { ...(host.stackConfig().postgres as object), createUser: false, user: "caldav_nologin" },
             caldav: { healthTimeoutSeconds: 15 },
+            // Without the dump, which would stop at the same role before the server starts.
+            backup: { enabled: false },
             protect: false,
         }, { postgresAdminPassword: host.messages.adminPassword, postgresPassword: "nologin-e2e" });
     });
@@ -25,6 +27,20 @@ describe("a schema init that fails", () => {
     after(async () => {
         await stack?.dispose();
         host?.remove();
+    });
+
+    test("a first up whose postgres.host names no container fails before anything is created", async () => {
+        const fresh = await TestStack.create("nomatch", { ...host.stackConfig(), postgres: { host: "caldav-db" }, protect: false },
+            { postgresAdminPassword: host.messages.adminPassword });
+        try {
+            assert.match(fresh.upInOwnProcess() ?? "up succeeded",
+                /postgres\.host caldav-db is the name of no container on network messages_internal/);
+            const created = (await fresh.urns()).filter((urn) => !urn.includes("::pulumi:"));
+            assert.deepEqual(created, [], "no resource, not even a component, in the state");
+            assert.equal(exists("container", "calendars-caldav-nomatch"), false);
+        } finally {
+            await fresh.dispose();
+        }
     });
 
     test("up fails with the error hook's message and no healthy CalDAV container remains", async () => {

@@ -2,6 +2,13 @@
 # Entry point of the stand-in postgres image: the parts of the official image's
 # contract that this project relies on, written for Debian's packages.
 set -eu
+# As in the official image: options alone are for postgres; only `postgres` sets up and
+# runs the server, any other command (sh, psql, pg_dump) runs as it is.
+case "${1:-postgres}" in
+-*) set -- postgres "$@" ;;
+postgres) ;;
+*) exec "$@" ;;
+esac
 : "${POSTGRES_PASSWORD:?POSTGRES_PASSWORD must be set (as with the official postgres image)}"
 POSTGRES_USER=${POSTGRES_USER:-postgres}
 POSTGRES_DB=${POSTGRES_DB:-$POSTGRES_USER}
@@ -42,10 +49,7 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
     echo "cluster initialised"
 fi
 
-if [ "${1:-postgres}" = postgres ]; then
-    [ $# -gt 0 ] && shift
-    # exec without an intermediate process (as gosu does in the official image): signals
-    # reach PostgreSQL itself (TERM: smart shutdown, INT: fast shutdown).
-    exec setpriv --reuid=postgres --regid=postgres --init-groups postgres -D "$PGDATA" -p "$PGPORT" -c listen_addresses='*' "$@"
-fi
-exec "$@"
+[ $# -gt 0 ] && shift
+# exec without an intermediate process (as gosu does in the official image): signals
+# reach PostgreSQL itself (TERM: smart shutdown, INT: fast shutdown).
+exec setpriv --reuid=postgres --regid=postgres --init-groups postgres -D "$PGDATA" -p "$PGPORT" -c listen_addresses='*' "$@"
