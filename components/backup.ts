@@ -1,6 +1,7 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import type { BackupConfig } from "./config";
+import type { ServerConnection } from "./server";
 
 export interface PreUpgradeDumpArgs extends Omit<BackupConfig, "enabled"> {
     /** The image the server is about to run: a new one is what triggers a dump. */
@@ -9,14 +10,7 @@ export interface PreUpgradeDumpArgs extends Omit<BackupConfig, "enabled"> {
     containerName: string;
     network: pulumi.Input<string>;
     /** How the dump connects: the server's own role and database. */
-    database: {
-        host: string;
-        port: number;
-        name: pulumi.Input<string>;
-        user: pulumi.Input<string>;
-        password: pulumi.Input<string>;
-        schema: string;
-    };
+    database: ServerConnection;
 }
 
 /** A RunError: Pulumi prints its message without a stack trace. */

@@ -3,18 +3,23 @@ import * as pulumi from "@pulumi/pulumi";
 import type { CaldavServerConfig } from "./config";
 import { goDuration } from "./duration";
 
+/** How the CalDAV server reaches its database (PG* and CALDAV_DB_SCHEMA); the dump uses the same. */
+export interface ServerConnection {
+    /** Host and port on the Docker network. */
+    host: string;
+    port: number;
+    name: pulumi.Input<string>;
+    user: pulumi.Input<string>;
+    /** Secret. */
+    password: pulumi.Input<string>;
+    schema: string;
+}
+
 export interface CaldavServerArgs extends CaldavServerConfig {
     /** Image ID to run. */
     image: pulumi.Input<string>;
     network: { name: pulumi.Input<string>; alias: string; ip?: string };
-    database: {
-        host: string;
-        port: number;
-        name: pulumi.Input<string>;
-        user: pulumi.Input<string>;
-        password: pulumi.Input<string>;
-        schema: string;
-    };
+    database: ServerConnection;
     apiKeys: { inbound: pulumi.Input<string>; outbound: pulumi.Input<string>; internal: pulumi.Input<string> };
     /** Origin of the Calendars backend as the server reaches it (its fixed IP). */
     callbackBaseUrl: string;
