@@ -28,15 +28,16 @@ const DATA_DIR = "/var/lib/postgresql/data";
 const PASSWORD_APPLIED = "/tmp/calendars-admin-password-applied";
 
 // Runs the image's own entrypoint, then sets the admin role's password from
-// POSTGRES_PASSWORD (a psql variable, never on a command line), and passes a stop on
-// as PostgreSQL's fast shutdown.
+// POSTGRES_PASSWORD (read by psql's \getenv, never on a command line), marks it applied
+// only when that worked, and passes a stop on as PostgreSQL's fast shutdown.
 const APPLY_ADMIN_PASSWORD = [
     `rm -f ${PASSWORD_APPLIED}`,
     "docker-entrypoint.sh postgres & pid=$!",
     "trap 'kill -INT $pid' INT TERM",
     'until pg_isready -q -h 127.0.0.1 -p "$PGPORT" -U "$POSTGRES_USER" -d postgres; do kill -0 $pid || exit 1; sleep 1; done',
-    `printf 'ALTER ROLE "%s" PASSWORD :'"'"'password'"'"';' "$POSTGRES_USER" | psql -q -v ON_ERROR_STOP=1 -v password="$POSTGRES_PASSWORD" -h /var/run/postgresql -p "$PGPORT" -U "$POSTGRES_USER" -d postgres`,
-    `touch ${PASSWORD_APPLIED}`,
+    'if printf \'%s\\n\' \'\\getenv password POSTGRES_PASSWORD\' "ALTER ROLE \\"$POSTGRES_USER\\" PASSWORD :\'password\';" | ' +
+        'psql -q -v ON_ERROR_STOP=1 -h /var/run/postgresql -p "$PGPORT" -U "$POSTGRES_USER" -d postgres; ' +
+        `then touch ${PASSWORD_APPLIED}; else echo "could not set the admin password: the health check stays failing" >&2; fi`,
     // A trapped signal interrupts `wait`: keep waiting until PostgreSQL has shut down cleanly.
     "status=0; while kill -0 $pid 2>/dev/null; do wait $pid; status=$?; done; exit $status",
 ].join("\n");
