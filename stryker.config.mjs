@@ -10,7 +10,9 @@ export default {
     testRunner: "tap",
     plugins: ["@stryker-mutator/tap-runner"],
     tap: {
-        testFiles: ["test/*.test.ts"],
+        // The workflow tests read components/config.ts as text, which Stryker rewrites; they
+        // never run the program's code, so they are left out.
+        testFiles: ["test/!(workflows*).test.ts"],
         nodeArgs: [
             "--import", "tsx",
             "--import", "./test/preload.ts",

@@ -1,0 +1,104 @@
+// The PostgreSQL address lookup against an engine reached over TCP (docker:host
+// tcp://..., or DOCKER_HOST), and where the lookup goes when nothing is configured.
+// A TCP listener on loopback relays to the Docker Engine API stand-in's socket.
+import * as assert from "node:assert/strict";
+import * as net from "node:net";
+import { after, before, describe, test } from "node:test";
+import { containerAddress, dockerEndpoint } from "../components/discovery";
+import { FakeDocker, startFakeDocker } from "./fakeDocker";
+
+const WORLD = {
+    messages_internal: [{ name: "messages-postgresql-1", aliases: ["postgresql"], ip: "172.29.0.2" }],
+    legacy_net: [{ name: "old-postgres", aliases: ["db"], ip: "10.9.0.7", legacy: true }],
+};
+
+/** Relays TCP connections on 127.0.0.1 to the fake engine's unix socket. */
+async function relay(engine: FakeDocker): Promise<{ port: number; close(): Promise<void> }> {
+    const socketPath = new URL(engine.endpoint).pathname;
+    const sockets = new Set<net.Socket>();
+    const server = net.createServer((client) => {
+        const upstream = net.connect(socketPath);
+        sockets.add(client).add(upstream);
+        client.pipe(upstream).pipe(client);
+        const end = () => {
+            client.destroy();
+            upstream.destroy();
+        };
+        client.on("error", end).on("close", end);
+        upstream.on("error", end).on("close", end);
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const port = (server.address() as net.AddressInfo).port;
+    return {
+        port,
+        close: () => new Promise<void>((resolve) => {
+            sockets.forEach((s) => s.destroy());
+            server.close(() => resolve());
+        }),
+    };
+}
+
+function withEnv<T>(values: Record<string, string | undefined>, body: () => Promise<T>): Promise<T> {
+    const saved = Object.fromEntries(Object.keys(values).map((key) => [key, process.env[key]]));
+    const apply = (entries: Record<string, string | undefined>) => {
+        for (const [key, value] of Object.entries(entries)) {
+            if (value === undefined) {
+                delete process.env[key];
+            } else {
+                process.env[key] = value;
+            }
+        }
+    };
+    apply(values);
+    return body().finally(() => apply(saved));
+}
+
+describe("PostgreSQL address lookup over TCP", () => {
+    let engine: FakeDocker;
+    let tcp: { port: number; close(): Promise<void> };
+
+    before(async () => {
+        engine = await startFakeDocker(WORLD);
+        tcp = await relay(engine);
+    });
+    after(async () => {
+        await tcp.close();
+        await engine.close();
+    });
+
+    test("docker:host tcp://127.0.0.1:<port> is asked over plain HTTP at that port", async () => {
+        const endpoint = `tcp://127.0.0.1:${tcp.port}`;
+        const asked = engine.requests.length;
+        await withEnv({ DOCKER_HOST: undefined, DOCKER_TLS_VERIFY: "1" }, async () => {
+            assert.equal(await containerAddress({ network: "messages_internal", name: "postgresql", endpoint, platform: "linux" }), "172.29.0.2");
+        });
+        assert.ok(engine.requests.length > asked, "the engine behind that port answered");
+    });
+
+    test("an endpoint equal to DOCKER_HOST is reached as DOCKER_HOST says", async () => {
+        const endpoint = `tcp://127.0.0.1:${tcp.port}`;
+        await withEnv({ DOCKER_HOST: endpoint, DOCKER_TLS_VERIFY: undefined }, async () => {
+            assert.equal(await containerAddress({ network: "legacy_net", name: "db", endpoint, platform: "linux" }), "10.9.0.7");
+        });
+    });
+
+    test("an engine without DNSNames: the container's own name and its aliases, nothing else", async () => {
+        const endpoint = `tcp://127.0.0.1:${tcp.port}`;
+        await withEnv({ DOCKER_HOST: undefined }, async () => {
+            assert.equal(await containerAddress({ network: "legacy_net", name: "old-postgres", endpoint, platform: "linux" }), "10.9.0.7");
+            await assert.rejects(containerAddress({ network: "legacy_net", name: "postgresql", endpoint, platform: "linux" }),
+                /postgres\.host postgresql is the name of no container on network legacy_net \(there: old-postgres \(10\.9\.0\.7\)\)/);
+        });
+    });
+});
+
+describe("which Docker Engine the lookup asks", () => {
+    test("DOCKER_HOST when docker:host is not set, else the local socket", async () => {
+        await withEnv({ DOCKER_HOST: "tcp://127.0.0.1:23750" }, async () => {
+            assert.equal(dockerEndpoint(), "tcp://127.0.0.1:23750");
+        });
+        await withEnv({ DOCKER_HOST: undefined }, async () => {
+            assert.equal(dockerEndpoint(), "unix:///var/run/docker.sock");
+        });
+    });
+});
