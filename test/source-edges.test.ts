@@ -1,7 +1,7 @@
 // Fetching the Calendars source: full ref names, git's precedence of tags over
 // branches, a ref that moves during the fetch, what the cache is left holding, and
-// how git is run (never prompting; given time for a slow remote). A `git` wrapper
-// on PATH stands in for a slow or moving remote, then runs the real git.
+// how git is run (never prompting). A `git` wrapper on PATH stands in for a moving
+// remote, then runs the real git.
 import * as assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -20,16 +20,15 @@ function tree(dir: string): string[] {
 }
 
 /**
- * Runs `body` with a `git` on PATH that logs each call's GIT_TERMINAL_PROMPT, waits
- * `delay` seconds, runs `beforeFetch` (shell) before a fetch, then runs the real git.
+ * Runs `body` with a `git` on PATH that logs each call's GIT_TERMINAL_PROMPT, runs
+ * `beforeFetch` (shell) before a fetch, then runs the real git.
  */
-async function withGitWrapper<T>(options: { delay?: number; beforeFetch?: string }, body: (log: string) => Promise<T>): Promise<T> {
+async function withGitWrapper<T>(options: { beforeFetch?: string }, body: (log: string) => Promise<T>): Promise<T> {
     const bin = tempDir("git-wrapper");
     const log = path.join(bin, "calls.log");
     fs.writeFileSync(path.join(bin, "git"), [
         "#!/bin/sh",
         `printf '%s %s\\n' "\${GIT_TERMINAL_PROMPT-unset}" "$1" >> '${log}'`,
-        options.delay ? `sleep ${options.delay}` : "",
         options.beforeFetch ? `if [ "$1" = fetch ]; then ${options.beforeFetch}; fi` : "",
         `exec '${REAL_GIT}' "$@"`,
         "",
@@ -87,9 +86,9 @@ describe("source fetch: refs, cache and git", () => {
         assert.deepEqual(dirs, [], "neither the commit's directory nor a staging one");
     });
 
-    test("git never prompts for credentials, and a slow remote is given time", async () => {
+    test("git never prompts for credentials", async () => {
         const repo = createUpstreamRepo();
-        const checkout = await withGitWrapper({ delay: 0.7 }, async (log) => {
+        const checkout = await withGitWrapper({}, async (log) => {
             const result = await fetchSource({ repo: repo.url, ref: "v0.1.0", cacheDir: tempDir("cache") });
             const calls = fs.readFileSync(log, "utf8").trim().split("\n");
             assert.ok(calls.length >= 4, calls.join("\n"));
