@@ -14,6 +14,8 @@ import { CaldavServer } from "./components/server";
 interface Found {
     /** Where the PostgreSQL provider connects, when looked up (postgres.adminHost unset). */
     adminHost?: string;
+    /** The existing network's name, checked (attach stacks). */
+    network?: string;
     /** The image to run: a source checked out at its commit, or the published image. */
     image: CaldavImageArgs["source"];
 }
@@ -29,17 +31,18 @@ async function find(config: CaldavConfig): Promise<Found> {
     const pg = config.postgres;
     const attach = !config.network.create;
     const lookup = attach && pg.mode === "external" && pg.admin.host === undefined;
-    const [image, , adminHost] = await Promise.all([
+    const [image, network, adminHost] = await Promise.all([
         config.image.kind === "build" ? checkoutSource(config.image) : config.image,
         attach ? checkExistingNetwork(config.network) : undefined,
         lookup ? containerAddress({ network: config.network.name, name: pg.host, endpoint: dockerEndpoint() }) : undefined,
     ]);
-    return { image, adminHost };
+    return { image, network, adminHost };
 }
 
 function deploy(config: CaldavConfig, found: Found) {
     const pg = config.postgres;
-    const network = new CaldavNetwork("network", config.network);
+    // Checked already (find): the component does not ask the engine again.
+    const network = new CaldavNetwork("network", { ...config.network, checked: found.network });
 
     const admin = pg.mode === "bundled"
         ? new BundledPostgres("postgres", {

@@ -3,7 +3,10 @@ import * as pulumi from "@pulumi/pulumi";
 import type { NetworkConfig } from "./config";
 import { parseCidr } from "./ipv4";
 
-export type CaldavNetworkArgs = NetworkConfig;
+export interface CaldavNetworkArgs extends NetworkConfig {
+    /** An existing network's name as checkExistingNetwork returned it; without it, the component checks. */
+    checked?: string;
+}
 
 /** A RunError: Pulumi prints its message without a stack trace. */
 export class NetworkError extends pulumi.RunError {
@@ -38,7 +41,7 @@ export class CaldavNetwork extends pulumi.ComponentResource {
             });
             this.name = network.name;
         } else {
-            this.name = pulumi.output(checkExistingNetwork(args, this));
+            this.name = pulumi.output(args.checked ?? checkExistingNetwork(args, this));
         }
         this.registerOutputs({ name: this.name });
     }
