@@ -6,7 +6,7 @@ import { after, before, describe, test } from "node:test";
 import { DiscoveryError } from "../components/discovery";
 import { localSource } from "./fixtures";
 import { DockerWorld, FakeDocker, startFakeDocker } from "./fakeDocker";
-import { evaluate, Evaluation, StackConfig, withConfig } from "./harness";
+import { containerEnv, evaluate, Evaluation, StackConfig, withConfig } from "./harness";
 
 const ADMIN_PASSWORD = "admin-secret-value";
 const PROVIDER = "pulumi:providers:postgresql";
@@ -31,10 +31,7 @@ describe("attach: finding Messages' PostgreSQL on the network", () => {
         return evaluate(config, { postgresAdminPassword: ADMIN_PASSWORD }, { networks });
     }
 
-    function container(evaluation: Evaluation): Record<string, string> {
-        const envs: string[] = evaluation.one("docker:index/container:Container", "caldav").inputs.envs;
-        return Object.fromEntries(envs.map((entry) => [entry.slice(0, entry.indexOf("=")), entry.slice(entry.indexOf("=") + 1)]));
-    }
+    const container = (evaluation: Evaluation) => containerEnv(evaluation.one("docker:index/container:Container", "caldav"));
 
     test("without adminHost, the provider connects to the container's address at postgres.port; the server keeps the name", async () => {
         const evaluation = await run({ postgres: { port: 6543 } });

@@ -8,7 +8,7 @@ import * as path from "node:path";
 import { describe, test } from "node:test";
 import { BACKUP_DIR, BackupError, DEPLOYED_MARKER, DUMP_SCRIPT } from "../components/backup";
 import { localSource, tempDir } from "./fixtures";
-import { evaluate, Evaluation, Recorded, StackConfig, withConfig } from "./harness";
+import { containerEnv, evaluate, Evaluation, StackConfig, withConfig } from "./harness";
 
 const CONTAINER = "docker:index/container:Container";
 const ADMIN_PASSWORD = "admin-secret-value";
@@ -23,9 +23,7 @@ async function run(overrides: StackConfig = {}, states?: Record<string, Record<s
     return evaluate(config, { postgresAdminPassword: ADMIN_PASSWORD }, { networks: { messages_internal: { subnet: "172.29.0.0/16" } }, states });
 }
 
-function env(container: Recorded): Record<string, string> {
-    return Object.fromEntries((container.inputs.envs as string[]).map((entry) => [entry.slice(0, entry.indexOf("=")), entry.slice(entry.indexOf("=") + 1)]));
-}
+const env = containerEnv;
 
 describe("dump before an image change", () => {
     test("connects as the server does, for the image the server is about to run, and the server waits for it", async () => {

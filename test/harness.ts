@@ -82,6 +82,14 @@ export function unwrapSecrets(value: unknown): any {
     return value;
 }
 
+/** A recorded container's `envs` (`KEY=value` entries, secrets unwrapped) as a map. */
+export function containerEnv(container: Recorded): Record<string, string> {
+    return Object.fromEntries((container.inputs.envs as string[]).map((entry) => {
+        const index = entry.indexOf("=");
+        return [entry.slice(0, index), entry.slice(index + 1)];
+    }));
+}
+
 /** Every string in `value` that is not inside a secret marker. */
 export function plainStrings(value: unknown): string[] {
     if (typeof value === "string") {

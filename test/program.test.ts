@@ -2,7 +2,7 @@ import * as assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { HEALTH_CHECK, START_COMMAND, unhealthyMessage } from "../components/server";
 import { localSource } from "./fixtures";
-import { evaluate, Evaluation, plainStrings, StackConfig, withConfig } from "./harness";
+import { containerEnv, evaluate, Evaluation, plainStrings, StackConfig, withConfig } from "./harness";
 
 const ADMIN_PASSWORD = "admin-secret-value";
 const ROLE_PASSWORD = "existing-role-secret";
@@ -19,11 +19,7 @@ async function run(overrides: StackConfig = {}, secrets: Record<string, string> 
 }
 
 function env(evaluation: Evaluation): Record<string, string> {
-    const container = evaluation.one(CONTAINER, "caldav").inputs;
-    return Object.fromEntries(container.envs.map((entry: string) => {
-        const index = entry.indexOf("=");
-        return [entry.slice(0, index), entry.slice(index + 1)];
-    }));
+    return containerEnv(evaluation.one(CONTAINER, "caldav"));
 }
 
 function keyResources(evaluation: Evaluation): string[] {

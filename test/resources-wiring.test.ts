@@ -6,7 +6,7 @@ import * as assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { BackupError, DUMP_SCRIPT } from "../components/backup";
 import { localSource } from "./fixtures";
-import { evaluate, Evaluation, Recorded, StackConfig, unwrapSecrets, withConfig } from "./harness";
+import { containerEnv, evaluate, Evaluation, Recorded, StackConfig, unwrapSecrets, withConfig } from "./harness";
 
 const CONTAINER = "docker:index/container:Container";
 const PASSWORD = "random:index/randomPassword:RandomPassword";
@@ -29,9 +29,7 @@ async function run(config: StackConfig, secrets: Record<string, string> = {}, st
     return evaluation;
 }
 
-function env(container: Recorded): Record<string, string> {
-    return Object.fromEntries((container.inputs.envs as string[]).map((entry) => [entry.slice(0, entry.indexOf("=")), entry.slice(entry.indexOf("=") + 1)]));
-}
+const env = containerEnv;
 
 function component(evaluation: Evaluation, type: string): Recorded {
     const matches = evaluation.resources.filter((r) => r.type === type);
