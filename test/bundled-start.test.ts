@@ -37,11 +37,15 @@ process.on("SIGINT", () => { fs.appendFileSync(process.env.STUB_LOG, "entrypoint
 // Never outlives the test, whatever the script under test does with it.
 setTimeout(() => process.exit(99), 30000);
 `, { mode: 0o755 });
-    // Not ready at the first probe, ready from the second on (unless the server dies).
+    // Not ready at the first probe; from the second on, ready once the server has started (never if it dies).
     fs.writeFileSync(path.join(bin, "pg_isready"), `#!/bin/sh
 n=$(cat "$STUB_DIR/probes" 2>/dev/null || echo 0); echo $((n+1)) > "$STUB_DIR/probes"
 echo "pg_isready $*" >> "$STUB_LOG"
-[ -z "$STUB_DIE" ] && [ "$n" -ge 1 ]
+[ -z "$STUB_DIE" ] && [ "$n" -ge 1 ] && grep -q "^entrypoint postgres" "$STUB_LOG"
+`, { mode: 0o755 });
+    // The script's wait between probes: logged, not waited (a test that waits a second per probe is only slower).
+    fs.writeFileSync(path.join(bin, "sleep"), `#!/bin/sh
+echo "sleep $*" >> "$STUB_LOG"
 `, { mode: 0o755 });
     // Reads its input like psql; fails (as with a wrong admin role) when STUB_PSQL_FAILS is set.
     fs.writeFileSync(path.join(bin, "psql"), `#!/bin/sh
@@ -51,10 +55,10 @@ echo "psql $*" >> "$STUB_LOG"; echo "stdin $(cat | tr '\\n' ' ')" >> "$STUB_LOG"
     return bin;
 }
 
-/** Waits for `condition`, checking every 50 ms; no deadline (the stub server ends itself after 30 s). */
+/** Waits for `condition`, checking every 10 ms; no deadline (the stub server ends itself after 30 s). */
 async function until(condition: () => boolean): Promise<void> {
     while (!condition()) {
-        await new Promise((resolve) => setTimeout(resolve, 50));
+        await new Promise((resolve) => setTimeout(resolve, 10));
     }
 }
 
