@@ -93,11 +93,11 @@ async function headOf(dir: string): Promise<string | undefined> {
         return undefined;
     }
     try {
-        const [head, status] = await Promise.all([
-            git(["rev-parse", "HEAD"], dir),
-            git(["status", "--porcelain"], dir),
-        ]);
-        return status === "" ? head : undefined;
+        // One git process: the checked-out commit (`# branch.oid`), then a line per
+        // changed or untracked file (the build context must be the commit's, exactly).
+        const lines = (await git(["status", "--porcelain=v2", "--branch"], dir)).split("\n");
+        const head = lines.map((line) => /^# branch\.oid ([0-9a-f]{40})$/.exec(line)?.[1]).find(Boolean);
+        return lines.every((line) => line.startsWith("# ")) ? head : undefined;
     } catch {
         return undefined;
     }

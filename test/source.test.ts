@@ -58,6 +58,16 @@ describe("source fetch (git, file:// repository)", () => {
         assert.equal(fs.readFileSync(path.join(second.dir, "src/caldav/VERSION"), "utf8"), "first\n");
     });
 
+    test("a checkout with a file the commit does not have is fetched again (it would be in the build context)", async () => {
+        const cacheDir = tempDir("cache");
+        const first = await fetchSource({ repo: repo.url, ref: "v0.1.0", cacheDir });
+        fs.writeFileSync(path.join(first.dir, "src/caldav/stray.php"), "<?php\n");
+        const second = await fetchSource({ repo: repo.url, ref: "v0.1.0", cacheDir });
+        assert.equal(second.dir, first.dir);
+        assert.ok(!fs.existsSync(path.join(second.dir, "src/caldav/stray.php")));
+        assert.equal(fs.readFileSync(path.join(second.dir, "src/caldav/VERSION"), "utf8"), "first\n");
+    });
+
     test("an unknown ref is an error naming source.ref and source.repo", async () => {
         await assert.rejects(
             fetchSource({ repo: repo.url, ref: "v9.9.9", cacheDir: tempDir("cache") }),
