@@ -38,7 +38,12 @@ function reply(res: http.ServerResponse, status: number, body: unknown): void {
     res.end(JSON.stringify(body));
 }
 
-export async function startFakeDocker(world: DockerWorld): Promise<FakeDocker> {
+/**
+ * Starts an engine answering about `world`. With `keepProcessAlive: false`, it
+ * neither keeps the process running nor needs closing: its socket is removed
+ * when the process exits.
+ */
+export async function startFakeDocker(world: DockerWorld, { keepProcessAlive = true } = {}): Promise<FakeDocker> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "caldav-fake-docker-"));
     const socket = path.join(dir, "docker.sock");
     const requests: string[] = [];
@@ -76,6 +81,10 @@ export async function startFakeDocker(world: DockerWorld): Promise<FakeDocker> {
         }
     });
     await new Promise<void>((resolve) => server.listen(socket, resolve));
+    if (!keepProcessAlive) {
+        server.unref();
+        process.on("exit", () => fs.rmSync(dir, { recursive: true, force: true }));
+    }
     return {
         endpoint: `unix://${socket}`,
         requests,

@@ -1,13 +1,14 @@
 // Runs index.ts under Pulumi's mock runtime and records what it registers:
 // type, inputs as sent on the wire (secret markers included), and the
 // resource options the engine would act on (protect, retainOnDelete, ...).
+import type { AsyncHook } from "async_hooks";
 import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { parse as parseYaml } from "yaml";
 import { PROJECT } from "../components/config";
-import { DockerWorld, MESSAGES_WORLD, startFakeDocker } from "./fakeDocker";
+import { DockerWorld, FakeDocker, MESSAGES_WORLD, startFakeDocker } from "./fakeDocker";
 
 /** The wire marker of a secret value (see @pulumi/pulumi runtime/rpc). */
 const SECRET_SIG = "4dabf18193072939515e22adb298388d";
@@ -260,6 +261,62 @@ let evaluating = 0;
 let programLoaded = false;
 
 /**
+ * node:test's async hook, recorded by test/preload.ts when node:test makes it: it
+ * maps each async resource a test creates to the test (see there), and is paused
+ * while the program is evaluated. An evaluation's rejections are routed by its
+ * runtime store (routeRejection), not by that map; an uncaught exception thrown
+ * by an evaluation fails its test file rather than its test.
+ */
+function testRunnerHook(): AsyncHook | undefined {
+    return (globalThis as Record<symbol, unknown>)[Symbol.for("calendars-caldav:test-runner-hook")] as AsyncHook | undefined;
+}
+
+/**
+ * One Docker Engine API stand-in per world, shared by the evaluations of a test
+ * process: it only answers read-only inspections of a fixed world (the tests that
+ * count requests start an engine of their own and set docker:host). It keeps no
+ * process alive, and its socket is removed when the process exits.
+ */
+const engines = new Map<string, Promise<FakeDocker>>();
+
+function engineFor(world: DockerWorld): Promise<FakeDocker> {
+    const key = JSON.stringify(world);
+    let engine = engines.get(key);
+    if (!engine) {
+        engine = startFakeDocker(world, { keepProcessAlive: false });
+        engines.set(key, engine);
+    }
+    return engine;
+}
+
+/** Freezes `value` and everything it holds, so that no test can change what another reads. */
+function deepFreeze<T>(value: T): T {
+    if (value && typeof value === "object" && !Object.isFrozen(value)) {
+        Object.freeze(value);
+        Object.values(value).forEach(deepFreeze);
+    }
+    return value;
+}
+
+const evaluations = new Map<string, Promise<Evaluation>>();
+
+/**
+ * `evaluate`, once per distinct set of arguments in a test process: for the tests
+ * that read the same evaluation (a baseline, a stack's graph). The evaluation is
+ * frozen. Only for arguments that fix the result: a source at a full commit SHA
+ * (localSource), not a branch that a test moves.
+ */
+export function evaluateOnce(config: StackConfig, secrets: Record<string, string> = {}, options: EvaluateOptions = {}): Promise<Evaluation> {
+    const key = JSON.stringify([config, secrets, options]);
+    let evaluation = evaluations.get(key);
+    if (!evaluation) {
+        evaluation = evaluate(config, secrets, options).then(deepFreeze);
+        evaluations.set(key, evaluation);
+    }
+    return evaluation;
+}
+
+/**
  * Evaluates index.ts once with `config` (keys without the project prefix;
  * `secrets` are set as secret config), and returns what it registered.
  *
@@ -270,8 +327,9 @@ let programLoaded = false;
  */
 export async function evaluate(config: StackConfig, secrets: Record<string, string> = {}, options: EvaluateOptions = {}): Promise<Evaluation> {
     routeRejections();
-    if (evaluating++ === 0 && programLoaded) {
-        process.setSourceMapsEnabled(false);
+    if (evaluating++ === 0) {
+        process.setSourceMapsEnabled(sourceMaps && !programLoaded);
+        testRunnerHook()?.disable();
     }
     try {
         return await runtimeState.withLocalStorage(() => evaluateInOwnStore(config, secrets, options));
@@ -279,6 +337,7 @@ export async function evaluate(config: StackConfig, secrets: Record<string, stri
         programLoaded = true;
         if (--evaluating === 0) {
             process.setSourceMapsEnabled(sourceMaps);
+            testRunnerHook()?.enable();
         }
     }
 }
@@ -344,8 +403,8 @@ async function evaluateInOwnStore(config: StackConfig, secrets: Record<string, s
         registerOutputs(req, callback);
     };
 
-    // A Docker Engine API of this evaluation's own, for what the program asks the engine directly.
-    const engine = "docker:host" in config ? undefined : await startFakeDocker(options.docker ?? MESSAGES_WORLD);
+    // A Docker Engine API answering about the evaluation's world, for what the program asks the engine directly.
+    const engine = "docker:host" in config ? undefined : await engineFor(options.docker ?? MESSAGES_WORLD);
     pulumi.runtime.setAllConfig(
         toConfigMap({ ...config, ...(engine && { "docker:host": engine.endpoint }), ...secrets }),
         Object.keys(secrets).map((key) => `${PROJECT}:${key}`),
@@ -396,7 +455,6 @@ async function evaluateInOwnStore(config: StackConfig, secrets: Record<string, s
         require("@pulumi/pulumi/runtime/debuggable").leakedPromises();
     } finally {
         finished = true;
-        await engine?.close();
     }
 
     // What the program registered and exported until it finished, or failed: a failed

@@ -1,4 +1,5 @@
-// Loaded before every test file (`npm test`: --import ./test/preload.ts), for speed only.
+// Loaded before every test file (`npm test`, stryker.config.mjs: --require ./test/preload.ts,
+// after tsx/cjs), for speed only: nothing here changes what a test runs or checks.
 //
 // @pulumi/pulumi requires two large dependencies when it loads, that the mock
 // runtime never calls: the TypeScript compiler (through its typescript-shim, for
@@ -9,7 +10,9 @@
 // replaced and everything loads as before.
 //
 // The dependencies' own CommonJS files are compiled without tsx's check for ES
-// module syntax, and with a V8 code cache (compileDependencies, below).
+// module syntax, and with a V8 code cache (compileDependencies, below). node:test's
+// async hook is made without `destroy`, and recorded for the harness to pause
+// (recordTestRunnerHook, at the end).
 import { createHash } from "crypto";
 import * as fs from "fs";
 import * as os from "os";
@@ -181,3 +184,29 @@ function compileDependencies(): void {
     };
 }
 compileDependencies();
+
+/**
+ * node:test (Node 20) maps every async resource a test creates to that test, to
+ * tell which test an uncaught error comes from, with an async hook: `init` adds to
+ * the map, `destroy` removes. An evaluation of the program makes about twenty
+ * thousand async resources; that hook's calls, and V8 watching every promise for
+ * its `destroy`, cost about as much CPU as the evaluation itself. So node:test's
+ * hook is made here without `destroy` (its map then keeps the entries of resources
+ * that are gone: ids are never reused, and the test code around evaluations makes
+ * few), and recorded, so that the harness pauses it while it evaluates the program
+ * (test/harness.ts). Found by its maker, node:test's harness: if node:test makes
+ * its hook elsewhere, it is made as asked and evaluations are slower.
+ */
+function recordTestRunnerHook(): void {
+    const asyncHooks = require("async_hooks") as typeof import("async_hooks");
+    const createHook = asyncHooks.createHook;
+    asyncHooks.createHook = function createHookRecordingTestRunners(callbacks) {
+        if (!new Error().stack?.includes("node:internal/test_runner/harness")) {
+            return createHook.call(this, callbacks);
+        }
+        const hook = createHook.call(this, { ...callbacks, destroy: undefined });
+        (globalThis as Record<symbol, unknown>)[Symbol.for("calendars-caldav:test-runner-hook")] = hook;
+        return hook;
+    };
+}
+recordTestRunnerHook();
