@@ -8,7 +8,7 @@ import * as path from "node:path";
 import { describe, test } from "node:test";
 import { BACKUP_DIR, BackupError, DEPLOYED_MARKER, DUMP_SCRIPT } from "../components/backup";
 import { localSource, tempDir } from "./fixtures";
-import { containerEnv, evaluate, Evaluation, StackConfig, withConfig } from "./harness";
+import { containerEnv, evaluateOnce, Evaluation, StackConfig, withConfig } from "./harness";
 
 const CONTAINER = "docker:index/container:Container";
 const ADMIN_PASSWORD = "admin-secret-value";
@@ -20,7 +20,7 @@ async function run(overrides: StackConfig = {}, states?: Record<string, Record<s
         source: localSource(),
         postgres: { host: "postgresql", port: 6543, database: "caldav_db", user: "caldav_role", schema: "dav" },
     }, overrides);
-    return evaluate(config, { postgresAdminPassword: ADMIN_PASSWORD }, { networks: { messages_internal: { subnet: "172.29.0.0/16" } }, states });
+    return evaluateOnce(config, { postgresAdminPassword: ADMIN_PASSWORD }, { networks: { messages_internal: { subnet: "172.29.0.0/16" } }, states });
 }
 
 const env = containerEnv;

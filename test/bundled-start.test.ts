@@ -8,11 +8,11 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, test } from "node:test";
 import { localSource, tempDir } from "./fixtures";
-import { evaluate } from "./harness";
+import { evaluateOnce } from "./harness";
 
 /** The start command of the bundled PostgreSQL container, and the marker file it writes. */
 async function startScript(): Promise<{ script: string; marker: string }> {
-    const evaluation = await evaluate({
+    const evaluation = await evaluateOnce({
         source: localSource(),
         network: { create: true },
         postgres: { mode: "bundled", adminHost: "127.0.0.1" },

@@ -2,8 +2,8 @@
 // URN, so a resource whose inputs (or options) are unchanged is left alone.
 import * as assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { localSource, localUpstream } from "./fixtures";
-import { evaluate, Evaluation, StackConfig, withConfig } from "./harness";
+import { createUpstreamRepo, localSource, tempDir } from "./fixtures";
+import { evaluate, evaluateOnce, Evaluation, StackConfig, withConfig } from "./harness";
 
 const SECRETS = { postgresAdminPassword: "admin-secret" };
 const NETWORKS = { messages_internal: { subnet: "172.29.0.0/16" } };
@@ -13,7 +13,7 @@ function base(): StackConfig {
 }
 
 async function run(config: StackConfig): Promise<Evaluation> {
-    const evaluation = await evaluate(config, SECRETS, { networks: NETWORKS });
+    const evaluation = await evaluateOnce(config, SECRETS, { networks: NETWORKS });
     assert.ifError(evaluation.error);
     return evaluation;
 }
@@ -49,8 +49,10 @@ const CONTAINER = "docker:index/container:Container caldav";
 
 describe("config changes and the resource graph", () => {
     test("two evaluations of the same config give an identical graph (a second up is a no-op)", async () => {
-        const first = await run(base());
-        const second = await run(base());
+        // Two evaluations of their own (not evaluateOnce's one).
+        const first = await evaluate(base(), SECRETS, { networks: NETWORKS });
+        const second = await evaluate(base(), SECRETS, { networks: NETWORKS });
+        assert.ifError(first.error ?? second.error);
         assert.ok(first.resources.length > 5);
         // Registration order is the runtime's (promises racing), not a diff: compare per URN.
         assert.deepEqual(graph(second), graph(first));
@@ -102,9 +104,13 @@ describe("config changes and the resource graph", () => {
     });
 
     test("a new commit on the ref rebuilds the image, takes a dump, replaces the container, nothing else", async () => {
-        const before = await run(base());
-        localUpstream().commit("upgrade");
-        const after = await run(base());
+        // A repository of this test's own: the branch moves between the two evaluations.
+        const upstream = createUpstreamRepo();
+        const config = { source: { repo: upstream.url, ref: "main", cacheDir: tempDir("cache") } };
+        const before = await evaluate(config, SECRETS, { networks: NETWORKS });
+        upstream.commit("upgrade");
+        const after = await evaluate(config, SECRETS, { networks: NETWORKS });
+        assert.ifError(before.error ?? after.error);
         const [a, b] = [graph(before), graph(after)];
         const changed = [...a.keys()].filter((urn) => a.get(urn) !== b.get(urn)).map((urn) => urn.split("::")[3]).sort();
         assert.deepEqual(changed, ["backup-container", "caldav", "image"]);

@@ -85,13 +85,12 @@ export function createUpstreamRepo(): UpstreamRepo {
 
 let shared: { repo: UpstreamRepo; cacheDir: string } | undefined;
 
-/** `source` config pointing at one on-disk upstream repo per test process (never the network). */
-export function localSource(): { repo: string; cacheDir: string } {
+/**
+ * `source` config for one on-disk upstream repo per test process (never the
+ * network), at the full SHA of its main: git resolves no ref (source.test.ts
+ * tests that), and no test can move what another evaluates.
+ */
+export function localSource(): { repo: string; ref: string; cacheDir: string } {
     shared ??= { repo: createUpstreamRepo(), cacheDir: tempDir("cache") };
-    return { repo: shared.repo.url, cacheDir: shared.cacheDir };
-}
-
-export function localUpstream(): UpstreamRepo {
-    localSource();
-    return shared!.repo;
+    return { repo: shared.repo.url, ref: shared.repo.main, cacheDir: shared.cacheDir };
 }

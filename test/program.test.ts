@@ -2,7 +2,7 @@ import * as assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { HEALTH_CHECK, START_COMMAND, unhealthyMessage } from "../components/server";
 import { localSource } from "./fixtures";
-import { containerEnv, evaluate, Evaluation, plainStrings, StackConfig, withConfig } from "./harness";
+import { containerEnv, evaluate, evaluateOnce, Evaluation, plainStrings, StackConfig, withConfig } from "./harness";
 
 const ADMIN_PASSWORD = "admin-secret-value";
 const ROLE_PASSWORD = "existing-role-secret";
@@ -13,7 +13,7 @@ function base(): StackConfig {
 }
 
 async function run(overrides: StackConfig = {}, secrets: Record<string, string> = { postgresAdminPassword: ADMIN_PASSWORD }, networks?: Record<string, { subnet: string }>): Promise<Evaluation> {
-    const evaluation = await evaluate(withConfig(base(), overrides), secrets, { networks });
+    const evaluation = await evaluateOnce(withConfig(base(), overrides), secrets, { networks });
     assert.ifError(evaluation.error);
     return evaluation;
 }

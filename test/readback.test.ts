@@ -4,12 +4,12 @@ import * as assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { goDuration } from "../components/duration";
 import { localSource } from "./fixtures";
-import { evaluate, Evaluation, withConfig } from "./harness";
+import { evaluateOnce, Evaluation, withConfig } from "./harness";
 
 const CONTAINER = "docker:index/container:Container";
 
 async function devLike(overrides: Record<string, unknown> = {}): Promise<Evaluation> {
-    const evaluation = await evaluate(withConfig({
+    const evaluation = await evaluateOnce(withConfig({
         source: localSource(),
         network: { create: true },
         postgres: { mode: "bundled", adminHost: "127.0.0.1", adminPort: 15432 },

@@ -6,7 +6,7 @@ import * as assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { BackupError, DUMP_SCRIPT } from "../components/backup";
 import { localSource } from "./fixtures";
-import { containerEnv, evaluate, Evaluation, Recorded, StackConfig, unwrapSecrets, withConfig } from "./harness";
+import { containerEnv, evaluate, evaluateOnce, Evaluation, Recorded, StackConfig, unwrapSecrets, withConfig } from "./harness";
 
 const CONTAINER = "docker:index/container:Container";
 const PASSWORD = "random:index/randomPassword:RandomPassword";
@@ -24,7 +24,7 @@ function bundled(): StackConfig {
 }
 
 async function run(config: StackConfig, secrets: Record<string, string> = {}, states?: Record<string, Record<string, unknown>>): Promise<Evaluation> {
-    const evaluation = await evaluate(config, secrets, { networks: { messages_internal: { subnet: "172.29.0.0/16" } }, states });
+    const evaluation = await evaluateOnce(config, secrets, { networks: { messages_internal: { subnet: "172.29.0.0/16" } }, states });
     assert.ifError(evaluation.error);
     return evaluation;
 }

@@ -5,10 +5,10 @@ import * as assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { unhealthyMessage } from "../components/server";
 import { localSource } from "./fixtures";
-import { evaluate } from "./harness";
+import { evaluateOnce } from "./harness";
 
 async function caldav(): Promise<Record<string, any>> {
-    const evaluation = await evaluate({ source: localSource(), network: { create: true }, postgres: { adminHost: "db.internal" } },
+    const evaluation = await evaluateOnce({ source: localSource(), network: { create: true }, postgres: { adminHost: "db.internal" } },
         { postgresAdminPassword: "admin-secret" });
     assert.ifError(evaluation.error);
     return evaluation.one("docker:index/container:Container", "caldav").inputs;

@@ -4,7 +4,7 @@ import * as path from "node:path";
 import { describe, test } from "node:test";
 import { parse as parseYaml } from "yaml";
 import { localSource } from "./fixtures";
-import { evaluate, Evaluation, stackFileConfig, withConfig } from "./harness";
+import { evaluateOnce, Evaluation, stackFileConfig, withConfig } from "./harness";
 
 const ROOT = path.join(__dirname, "..");
 const STACKS = fs.readdirSync(ROOT)
@@ -15,7 +15,7 @@ const STACKS = fs.readdirSync(ROOT)
 async function evaluateStack(stack: string): Promise<Evaluation> {
     const config = withConfig(stackFileConfig(stack), { source: localSource() });
     const secrets: Record<string, string> = stack === "dev" ? {} : { postgresAdminPassword: "admin-secret" };
-    const evaluation = await evaluate(config, secrets, { stack, networks: { messages_internal: { subnet: "172.29.0.0/16" } } });
+    const evaluation = await evaluateOnce(config, secrets, { stack, networks: { messages_internal: { subnet: "172.29.0.0/16" } } });
     assert.ifError(evaluation.error);
     return evaluation;
 }
