@@ -14,8 +14,8 @@ export default {
         // never run the program's code, so they are left out.
         testFiles: ["test/!(workflows*).test.ts"],
         nodeArgs: [
-            "--import", "tsx",
-            "--import", "./test/preload.ts",
+            "--require", "tsx/cjs",
+            "--require", "./test/preload.ts",
             "--test-reporter=tap",
             "-r", "{{hookFile}}",
             "{{testFile}}",
