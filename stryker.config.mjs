@@ -13,6 +13,8 @@ export default {
         // The workflow tests read components/config.ts as text, which Stryker rewrites; they
         // never run the program's code, so they are left out.
         testFiles: ["test/!(workflows*).test.ts"],
+        // A mutant is killed by its first failing test: the rest of that file need not run.
+        forceBail: true,
         nodeArgs: [
             "--require", "tsx/cjs",
             "--require", "./test/preload.ts",
