@@ -38,6 +38,26 @@ async function relay(engine: FakeDocker): Promise<{ port: number; close(): Promi
     };
 }
 
+/** A TCP listener on 127.0.0.1 that records whether each client opens with a TLS handshake or plain HTTP, then hangs up. */
+async function sniffer(): Promise<{ endpoint(scheme: string): string; openings: string[]; close(): Promise<void> }> {
+    const openings: string[] = [];
+    const server = net.createServer((client) => {
+        client.once("data", (chunk) => {
+            // A TLS record of type handshake starts with 0x16; an HTTP request with its method.
+            openings.push(chunk[0] === 0x16 ? "tls" : chunk.toString("latin1").split(" ")[0]);
+            client.destroy();
+        });
+        client.on("error", () => undefined);
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const port = (server.address() as net.AddressInfo).port;
+    return {
+        endpoint: (scheme) => `${scheme}://127.0.0.1:${port}`,
+        openings,
+        close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    };
+}
+
 function withEnv<T>(values: Record<string, string | undefined>, body: () => Promise<T>): Promise<T> {
     const saved = Object.fromEntries(Object.keys(values).map((key) => [key, process.env[key]]));
     const apply = (entries: Record<string, string | undefined>) => {
@@ -75,11 +95,15 @@ describe("PostgreSQL address lookup over TCP", () => {
         assert.ok(engine.requests.length > asked, "the engine behind that port answered");
     });
 
-    test("an endpoint equal to DOCKER_HOST is reached as DOCKER_HOST says", async () => {
+    test("an endpoint equal to DOCKER_HOST is reached as DOCKER_HOST says, keeping no connection open", async () => {
         const endpoint = `tcp://127.0.0.1:${tcp.port}`;
+        const before = engine.connectionHeaders.length;
         await withEnv({ DOCKER_HOST: endpoint, DOCKER_TLS_VERIFY: undefined }, async () => {
             assert.equal(await containerAddress({ network: "legacy_net", name: "db", endpoint, platform: "linux" }), "10.9.0.7");
         });
+        const headers = engine.connectionHeaders.slice(before);
+        assert.ok(headers.length > 0);
+        assert.deepEqual(headers.filter((header) => header !== "close"), []);
     });
 
     test("an engine without DNSNames: the container's own name and its aliases, nothing else", async () => {
@@ -89,6 +113,32 @@ describe("PostgreSQL address lookup over TCP", () => {
             await assert.rejects(containerAddress({ network: "legacy_net", name: "postgresql", endpoint, platform: "linux" }),
                 /postgres\.host postgresql is the name of no container on network legacy_net \(there: old-postgres \(10\.9\.0\.7\)\)/);
         });
+    });
+});
+
+describe("how the lookup speaks to an engine over TCP", () => {
+    const ask = (endpoint: string) => containerAddress({ network: "messages_internal", name: "postgresql", endpoint, platform: "linux" })
+        .then(() => assert.fail("the sniffer answers nothing"), (error: Error) => error);
+
+    test("https:// and DOCKER_HOST with DOCKER_TLS_VERIFY speak TLS; tcp:// otherwise plain HTTP", async () => {
+        const sniff = await sniffer();
+        try {
+            const cases: Array<[string, Record<string, string | undefined>, string]> = [
+                [sniff.endpoint("https"), { DOCKER_HOST: undefined, DOCKER_TLS_VERIFY: undefined }, "tls"],
+                [sniff.endpoint("tcp"), { DOCKER_HOST: sniff.endpoint("tcp"), DOCKER_TLS_VERIFY: "1", DOCKER_CERT_PATH: undefined }, "tls"],
+                [sniff.endpoint("tcp"), { DOCKER_HOST: sniff.endpoint("tcp"), DOCKER_TLS_VERIFY: undefined }, "GET"],
+                // DOCKER_TLS_VERIFY is about DOCKER_HOST: docker:host tcp://... is plain HTTP.
+                [sniff.endpoint("tcp"), { DOCKER_HOST: undefined, DOCKER_TLS_VERIFY: "1" }, "GET"],
+            ];
+            for (const [endpoint, env, expected] of cases) {
+                const before = sniff.openings.length;
+                const error = await withEnv(env, () => ask(endpoint));
+                assert.match(error.message, /did not answer/, `${endpoint} ${JSON.stringify(env)}`);
+                assert.deepEqual([...new Set(sniff.openings.slice(before))], [expected], `${endpoint} ${JSON.stringify(env)}`);
+            }
+        } finally {
+            await sniff.close();
+        }
     });
 });
 

@@ -30,6 +30,8 @@ export interface FakeDocker {
     endpoint: string;
     /** "METHOD path" of every request, in order. */
     requests: string[];
+    /** The `Connection` header of every request, in order ("close" from a client that keeps no connection open). */
+    connectionHeaders: (string | undefined)[];
     close(): Promise<void>;
 }
 
@@ -47,11 +49,13 @@ export async function startFakeDocker(world: DockerWorld, { keepProcessAlive = t
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "caldav-fake-docker-"));
     const socket = path.join(dir, "docker.sock");
     const requests: string[] = [];
+    const connectionHeaders: (string | undefined)[] = [];
     const containers = new Map<string, { network: string; member: FakeContainer }>(Object.entries(world).flatMap(([network, members]) =>
         members.map((member) => [`id-${member.name}`, { network, member }] as const)));
 
     const server = http.createServer((req, res) => {
         requests.push(`${req.method} ${req.url}`);
+        connectionHeaders.push(req.headers.connection);
         const url = (req.url ?? "").replace(/^\/v[\d.]+/, "").split("?")[0];
         const network = /^\/networks\/([^/]+)$/.exec(url);
         const container = /^\/containers\/([^/]+)\/json$/.exec(url);
@@ -72,8 +76,9 @@ export async function startFakeDocker(world: DockerWorld, { keepProcessAlive = t
         } else if (container && containers.has(container[1])) {
             const { network: networkName, member } = containers.get(container[1])!;
             const aliases = member.aliases ?? [];
+            // Engines before API 1.44 give `Aliases: null` to a container without any.
             const settings = member.legacy
-                ? { Aliases: aliases, IPAddress: member.ip }
+                ? { Aliases: member.aliases ?? null, IPAddress: member.ip }
                 : { Aliases: aliases, DNSNames: [member.name, ...aliases, container[1].slice(0, 12)], IPAddress: member.ip };
             reply(res, 200, { Id: container[1], Name: `/${member.name}`, NetworkSettings: { Networks: { [networkName]: settings } } });
         } else {
@@ -88,6 +93,7 @@ export async function startFakeDocker(world: DockerWorld, { keepProcessAlive = t
     return {
         endpoint: `unix://${socket}`,
         requests,
+        connectionHeaders,
         close: () => new Promise<void>((resolve) => {
             server.close(() => {
                 fs.rmSync(dir, { recursive: true, force: true });

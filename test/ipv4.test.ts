@@ -35,7 +35,9 @@ describe("CIDR blocks", () => {
         assert.deepEqual(parseCidr("10.0.0.0/8"), { network: ip("10.0.0.0"), prefix: 8 });
         assert.deepEqual(parseCidr("0.0.0.0/0"), { network: 0, prefix: 0 });
         assert.deepEqual(parseCidr("10.1.2.3/32"), { network: ip("10.1.2.3"), prefix: 32 });
-        for (const text of ["10.0.0.0/33", "10.0.0.1/8", "10.0.0.0/8/1", "10.0.0.0/", "10.0.0.0", "10.0.0.0/123", "10.0.0.0/x", "10.0.0/8"]) {
+        // Number() would read "0x10", "16e0" and " 16" as 16: only plain decimal digits count.
+        for (const text of ["10.0.0.0/33", "10.0.0.1/8", "10.0.0.0/8/1", "10.0.0.0/", "10.0.0.0", "10.0.0.0/123", "10.0.0.0/x", "10.0.0/8",
+            "10.0.0.0/0x10", "10.0.0.0/16e0", "10.0.0.0/ 16", "10.0.0.0/1 "]) {
             assert.equal(parseCidr(text), undefined, text);
         }
         assert.equal(formatCidr(cidr("192.168.64.0/20")), "192.168.64.0/20");

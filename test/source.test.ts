@@ -58,6 +58,17 @@ describe("source fetch (git, file:// repository)", () => {
         assert.equal(fs.readFileSync(path.join(second.dir, "src/caldav/VERSION"), "utf8"), "first\n");
     });
 
+    test("a cached checkout git cannot read is fetched again", async () => {
+        const cacheDir = tempDir("cache");
+        const first = await fetchSource({ repo: repo.url, ref: "v0.1.0", cacheDir });
+        fs.rmSync(path.join(first.dir, ".git"), { recursive: true });
+        fs.writeFileSync(path.join(first.dir, ".git"), "gitdir: /nonexistent\n");
+        const second = await fetchSource({ repo: repo.url, ref: "v0.1.0", cacheDir });
+        assert.equal(second.dir, first.dir);
+        assert.ok(fs.statSync(path.join(second.dir, ".git")).isDirectory(), "a checkout of its own again");
+        assert.equal(fs.readFileSync(path.join(second.dir, "src/caldav/VERSION"), "utf8"), "first\n");
+    });
+
     test("a checkout with a file the commit does not have is fetched again (it would be in the build context)", async () => {
         const cacheDir = tempDir("cache");
         const first = await fetchSource({ repo: repo.url, ref: "v0.1.0", cacheDir });
@@ -72,21 +83,28 @@ describe("source fetch (git, file:// repository)", () => {
         await assert.rejects(
             fetchSource({ repo: repo.url, ref: "v9.9.9", cacheDir: tempDir("cache") }),
             (error: Error) => error instanceof SourceError &&
-                error.message.includes("source.ref v9.9.9 is not a branch or tag of source.repo file://"),
+                error.message.includes("source.ref v9.9.9 is not a branch or tag of source.repo file://") &&
+                error.message.endsWith("; set source.ref to an existing branch, tag or full 40-character commit SHA."),
         );
     });
 
     test("a SHA the remote does not have is an error naming source.ref", async () => {
         await assert.rejects(
             fetchSource({ repo: repo.url, ref: "0".repeat(40), cacheDir: tempDir("cache") }),
-            /could not fetch source\.ref 0{40} from source\.repo file:/,
+            /could not fetch source\.ref 0{40} from source\.repo file:.*\nA commit SHA must be a full 40-character SHA that the remote still has\.$/s,
         );
     });
 
     test("an unreachable repository is an error naming source.repo", async () => {
         await assert.rejects(
             fetchSource({ repo: "file:///nonexistent/calendars", ref: "main", cacheDir: tempDir("cache") }),
-            /could not read source\.repo file:\/\/\/nonexistent\/calendars: .*does not appear to be a git repository/s,
+            (error: Error) => {
+                // git's own words, trimmed, then what to check: not node's "Command failed: git ..." wrapper.
+                assert.match(error.message, /^could not read source\.repo file:\/\/\/nonexistent\/calendars: fatal: .*does not appear to be a git repository/s);
+                assert.match(error.message, /\S\nCheck the URL, network access and credentials \(git must reach it without a prompt\)\.$/);
+                assert.doesNotMatch(error.message, /Command failed/);
+                return true;
+            },
         );
     });
 
