@@ -43,8 +43,9 @@ async function sniffer(): Promise<{ endpoint(scheme: string): string; openings: 
     const openings: string[] = [];
     const server = net.createServer((client) => {
         client.once("data", (chunk) => {
-            // A TLS record of type handshake starts with 0x16; an HTTP request with its method.
-            openings.push(chunk[0] === 0x16 ? "tls" : chunk.toString("latin1").split(" ")[0]);
+            // A TLS record of type handshake starts with 0x16, the lookup's HTTP requests with "GET"
+            // (one byte decides: a first chunk holds at least one).
+            openings.push(chunk[0] === 0x16 ? "tls" : chunk[0] === "G".charCodeAt(0) ? "http" : `byte ${chunk[0]}`);
             client.destroy();
         });
         client.on("error", () => undefined);
@@ -126,9 +127,9 @@ describe("how the lookup speaks to an engine over TCP", () => {
             const cases: Array<[string, Record<string, string | undefined>, string]> = [
                 [sniff.endpoint("https"), { DOCKER_HOST: undefined, DOCKER_TLS_VERIFY: undefined }, "tls"],
                 [sniff.endpoint("tcp"), { DOCKER_HOST: sniff.endpoint("tcp"), DOCKER_TLS_VERIFY: "1", DOCKER_CERT_PATH: undefined }, "tls"],
-                [sniff.endpoint("tcp"), { DOCKER_HOST: sniff.endpoint("tcp"), DOCKER_TLS_VERIFY: undefined }, "GET"],
+                [sniff.endpoint("tcp"), { DOCKER_HOST: sniff.endpoint("tcp"), DOCKER_TLS_VERIFY: undefined }, "http"],
                 // DOCKER_TLS_VERIFY is about DOCKER_HOST: docker:host tcp://... is plain HTTP.
-                [sniff.endpoint("tcp"), { DOCKER_HOST: undefined, DOCKER_TLS_VERIFY: "1" }, "GET"],
+                [sniff.endpoint("tcp"), { DOCKER_HOST: undefined, DOCKER_TLS_VERIFY: "1" }, "http"],
             ];
             for (const [endpoint, env, expected] of cases) {
                 const before = sniff.openings.length;
