@@ -289,7 +289,8 @@ function checkRelativePath(value: string): string | undefined {
 
 function checkPinnedImage(value: string): string | undefined {
     const digest = /@sha256:[0-9a-f]{64}$/.test(value);
-    const tag = /:([\w][\w.-]{0,127})$/.exec(value.split("/").pop() ?? "")?.[1];
+    // After an `@` comes a digest, never a tag: `name@sha256:abc` is a malformed digest.
+    const tag = value.includes("@") ? undefined : /:([\w][\w.-]{0,127})$/.exec(value.split("/").pop() ?? "")?.[1];
     if (/\s/.test(value) || (!digest && tag === undefined)) {
         return "must name a tag or a digest (e.g. ghcr.io/suitenumerique/calendars-caldav:v0.1.0)";
     }

@@ -82,6 +82,9 @@ describe("config: source and image", () => {
         ["an image name with a tag", { imageName: "calendars-caldav:v1" }, "imageName", "is not a Docker repository name"],
         ["a prebuilt image with a space", { prebuiltImage: "ghcr.io/x/caldav:v1 extra" }, "prebuiltImage", "must name a tag or a digest"],
         ["a prebuilt image whose only colon is the registry port", { prebuiltImage: "registry.local:5000/caldav" }, "prebuiltImage", "must name a tag or a digest"],
+        ["a prebuilt image with a short digest", { prebuiltImage: "ghcr.io/x/caldav@sha256:0123abc" }, "prebuiltImage", "must name a tag or a digest"],
+        ["a prebuilt image with a 65-digit digest", { prebuiltImage: `ghcr.io/x/caldav@${DIGEST}0` }, "prebuiltImage", "must name a tag or a digest"],
+        ["a backup image with a digest that is not sha256", { backup: { image: "postgres@md5:0123abc" } }, "backup.image", "must name a tag or a digest"],
     ]);
 
     test("accepts refs git accepts: nested branches, dotted tags, full SHAs", () => {
