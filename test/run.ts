@@ -150,7 +150,10 @@ async function main(): Promise<void> {
     }
     try {
         fs.mkdirSync(path.dirname(DURATIONS), { recursive: true });
-        fs.writeFileSync(DURATIONS, `${JSON.stringify({ ...lastDurations(), ...durations }, null, 2)}\n`);
+        // Written aside and renamed: a run beside this one reads the old record or the new one.
+        const written = `${DURATIONS}.${process.pid}`;
+        fs.writeFileSync(written, `${JSON.stringify({ ...lastDurations(), ...durations }, null, 2)}\n`);
+        fs.renameSync(written, DURATIONS);
     } catch {
         // Without a record, the next run shares the files out by name.
     }
