@@ -62,6 +62,20 @@ async function until(condition: () => boolean): Promise<void> {
     }
 }
 
+/**
+ * Runs the start command in a directory of its own, its marker file there (one left by a
+ * previous start when `staleMarker`), with the stand-ins and `env`.
+ */
+async function startFresh(env: Record<string, string>, { staleMarker }: { staleMarker: boolean }) {
+    const { script, marker } = await startScript();
+    const dir = tempDir("pg-start");
+    const applied = path.join(dir, "applied");
+    if (staleMarker) {
+        fs.writeFileSync(applied, "left by the previous start");
+    }
+    return { dir, applied, ...start(script.split(marker).join(applied), dir, env) };
+}
+
 function start(script: string, dir: string, env: Record<string, string>) {
     const bin = stubs(dir);
     const child = spawn("sh", ["-c", script], {
@@ -85,11 +99,7 @@ function start(script: string, dir: string, env: Record<string, string>) {
 
 describe("bundled PostgreSQL start command", () => {
     test("applies the admin password once the server answers, then marks it; a stop is a fast shutdown with the server's status", async () => {
-        const { script: original, marker } = await startScript();
-        const dir = tempDir("pg-start");
-        const applied = path.join(dir, "applied");
-        fs.writeFileSync(applied, "left by the previous start");
-        const { child, exited, log, stop } = start(original.split(marker).join(applied), dir, {});
+        const { applied, child, exited, log, stop } = await startFresh({}, { staleMarker: true });
         try {
             await until(() => log().includes("stdin"));
             await until(() => fs.existsSync(applied));
@@ -111,11 +121,7 @@ describe("bundled PostgreSQL start command", () => {
     });
 
     test("a server that dies before it answers ends the container, without marking the password applied", async () => {
-        const { script: original, marker } = await startScript();
-        const dir = tempDir("pg-start");
-        const applied = path.join(dir, "applied");
-        fs.writeFileSync(applied, "left by the previous start");
-        const { exited, log, stop } = start(original.split(marker).join(applied), dir, { STUB_DIE: "1" });
+        const { applied, exited, log, stop } = await startFresh({ STUB_DIE: "1" }, { staleMarker: true });
         try {
             assert.equal(await exited, 1);
             assert.ok(!fs.existsSync(applied), "a marker left by a previous start is removed first");
@@ -126,10 +132,7 @@ describe("bundled PostgreSQL start command", () => {
     });
 
     test("a password that cannot be applied is not marked applied: the health check keeps failing", async () => {
-        const { script: original, marker } = await startScript();
-        const dir = tempDir("pg-start");
-        const applied = path.join(dir, "applied");
-        const { stop } = start(original.split(marker).join(applied), dir, { STUB_PSQL_FAILS: "1" });
+        const { dir, applied, stop } = await startFresh({ STUB_PSQL_FAILS: "1" }, { staleMarker: false });
         try {
             const stderr = () => fs.readFileSync(path.join(dir, "stderr"), "utf8");
             // Whichever comes first once psql has failed: the marker (wrong) or the script's message.

@@ -25,6 +25,7 @@ import * as os from "os";
 import * as path from "path";
 import { run } from "node:test";
 import { spec, tap } from "node:test/reporters";
+import { suiteName } from "./shard";
 
 const ROOT = path.join(__dirname, "..");
 const SHARD_MODULE = path.join(__dirname, "shard.ts");
@@ -70,10 +71,8 @@ function parseArguments(args: string[]): Options {
     return { files, namePatterns };
 }
 
-/** A file's key in the record of durations: its path from the repository root. */
-function key(file: string): string {
-    return path.relative(ROOT, file);
-}
+/** A file's key in the record of durations: the name of the suite test/shard.ts makes of it. */
+const key = suiteName;
 
 function lastDurations(): Record<string, number> {
     try {
