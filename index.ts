@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { ApiKeys } from "./components/apiKeys";
-import { PreUpgradeDump } from "./components/backup";
+import { DeploymentRecord, PreUpgradeDump } from "./components/backup";
 import { BundledPostgres } from "./components/bundledPostgres";
 import { CaldavConfig, loadConfig } from "./components/config";
 import { CaldavDatabase } from "./components/database";
@@ -90,6 +90,7 @@ function deploy(config: CaldavConfig, found: Found) {
             containerName: `${config.caldav.containerName}-dump`,
             network: network.name,
             database: serverDatabase,
+            stack: pulumi.getStack(),
         })
         : undefined;
 
@@ -103,14 +104,28 @@ function deploy(config: CaldavConfig, found: Found) {
         after: preUpgradeDump?.done,
     });
 
+    // Once the server runs healthy, the schema holds that image's data: the next dump is
+    // labelled with it, and taken only when the image changes again.
+    const record = preUpgradeDump
+        ? new DeploymentRecord("backup-record", {
+            tools: preUpgradeDump.tools,
+            containerName: `${config.caldav.containerName}-record`,
+            serverId: server.containerId,
+        })
+        : undefined;
+
     // `pulumi destroy` deletes in reverse dependency order and stops at the first protected
     // resource: with only the database protected, it took the server down before refusing.
     // This guard depends on every resource and carries the same protection, so the destroy
-    // of a protected stack stops before it deletes anything. (A failed dump fails it first.)
-    const guarded: pulumi.Resource[] = [...(preUpgradeDump ? [preUpgradeDump] : []), server, database];
+    // of a protected stack stops before it deletes anything.
+    // (A failed dump or record fails it first.)
+    const backups = preUpgradeDump && record ? [preUpgradeDump, record] : [];
+    const guarded: pulumi.Resource[] = [...backups, server, database];
     new random.RandomId("destroy-guard", { byteLength: 4 }, {
         protect: config.protect,
-        dependsOn: preUpgradeDump ? preUpgradeDump.done.apply(() => guarded) as pulumi.Output<pulumi.Resource[]> : guarded,
+        dependsOn: backups.length > 0
+            ? pulumi.all(backups.map((b) => b.done)).apply(() => guarded) as pulumi.Output<pulumi.Resource[]>
+            : guarded,
     });
 
     return {

@@ -1,17 +1,32 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import type { BackupConfig } from "./config";
 import type { ServerConnection } from "./server";
 
-export interface PreUpgradeDumpArgs extends Omit<BackupConfig, "enabled"> {
-    /** The image the server is about to run: a new one is what triggers a dump. */
-    deploying: { id: pulumi.Input<string>; reference: pulumi.Input<string> };
-    /** Name of the one-shot dump container (fixed, so that operators find its logs). */
-    containerName: string;
-    network: pulumi.Input<string>;
-    /** How the dump connects: the server's own role and database. */
-    database: ServerConnection;
+/** Where the tools containers see backup.location. */
+export const BACKUP_DIR = "/backups";
+
+/** `lib.sh` followed by `<name>.sh` of components/backup-scripts, with BACKUP_DIR set. */
+function backupScript(name: "dump" | "record" | "restore" | "list" | "verify"): string {
+    const read = (file: string) => fs.readFileSync(path.join(__dirname, "backup-scripts", `${file}.sh`), "utf8");
+    return `BACKUP_DIR=${BACKUP_DIR}\n${read("lib")}\n${read(name)}`;
 }
+
+/** The dump before an image change: see backup-scripts/dump.sh. */
+export const DUMP_SCRIPT = backupScript("dump");
+/** Records the image once the server runs healthy on the data: backup-scripts/record.sh. */
+export const RECORD_SCRIPT = backupScript("record");
+/** Restores a dump all or nothing (the rollback tool): backup-scripts/restore.sh. */
+export const RESTORE_SCRIPT = backupScript("restore");
+/** Lists a stack's dumps, newest first (the rollback tool): backup-scripts/list.sh. */
+export const LIST_SCRIPT = backupScript("list");
+/** Prints the schema's table count and state (the rollback tool): backup-scripts/verify.sh. */
+export const VERIFY_SCRIPT = backupScript("verify");
+
+/** The name of a dump file: sequence number, UTC time, 12 hex of the image that used the data. */
+export const DUMP_FILE = /^caldav-\d{6}-\d{8}T\d{6}Z-([0-9a-f]{12}|unknown)\.dump$/;
 
 /** A RunError: Pulumi prints its message without a stack trace. */
 export class BackupError extends pulumi.RunError {
@@ -21,52 +36,100 @@ export class BackupError extends pulumi.RunError {
     }
 }
 
-/** Where the dump container sees backup.location. */
-export const BACKUP_DIR = "/backups";
+/** What the tools containers share: image, network, the backups and the server's own connection. */
+interface ToolsArgs {
+    /** Image ID of backup.image. */
+    tools: pulumi.Input<string>;
+    network: pulumi.Input<string>;
+    /** Docker volume name or host directory of backup.location. */
+    location: { kind: "volume" | "hostPath"; source: pulumi.Input<string> };
+    database: ServerConnection;
+    /** The stack's directory in backup.location. */
+    stack: string;
+    /** The image the server is about to run (dump) or runs (record). */
+    deploying: { id: pulumi.Input<string>; reference: pulumi.Input<string> };
+}
+
 /**
- * Written after each run: the image the server is about to run (its ID, then the reference
- * it was deployed as, one per line), i.e. the one the next dump is taken from.
+ * A one-shot container of the tools image that runs `script` to its end during the `up`;
+ * `done` fails the deployment, with `failed`'s message, when the script exits non-zero.
  */
-export const DEPLOYED_MARKER = ".deployed-image";
+function runOnce(
+    name: string,
+    containerName: string,
+    args: ToolsArgs,
+    script: string,
+    extraEnv: Record<string, pulumi.Input<string>>,
+    failed: (exitCode: number, urn: string) => string,
+    opts: pulumi.CustomResourceOptions,
+): { container: docker.Container; done: pulumi.Output<pulumi.Resource[]> } {
+    const db = args.database;
+    const environment: Record<string, pulumi.Input<string>> = {
+        PGHOST: db.host,
+        PGPORT: String(db.port),
+        PGDATABASE: db.name,
+        PGUSER: db.user,
+        PGPASSWORD: pulumi.secret(db.password),
+        CALDAV_DB_SCHEMA: db.schema,
+        STACK: args.stack,
+        ...extraEnv,
+        // What changes with the image: a change runs the script again.
+        DEPLOYING_IMAGE: args.deploying.id,
+        DEPLOYING_REFERENCE: args.deploying.reference,
+    };
+    const container = new docker.Container(name, {
+        name: containerName,
+        image: args.tools,
+        command: ["sh", "-c", script],
+        envs: Object.entries(environment).map(([key, value]) => pulumi.interpolate`${key}=${value}`),
+        networksAdvanced: [{ name: args.network }],
+        volumes: [args.location.kind === "volume"
+            ? { volumeName: args.location.source, containerPath: BACKUP_DIR }
+            : { hostPath: args.location.source, containerPath: BACKUP_DIR }],
+        // Runs once, to the end, during the `up`; it is not a service.
+        attach: true,
+        mustRun: false,
+        restart: "no",
+    }, {
+        ...opts,
+        // Fixed name: the old one goes before the next runs.
+        deleteBeforeReplace: true,
+    });
+    const done = pulumi.all([container.exitCode, container.urn]).apply(([code, urn]) => {
+        if (code !== undefined && code !== 0) {
+            throw new BackupError(failed(code, urn));
+        }
+        return [];
+    });
+    return { container, done };
+}
 
-// Runs in the tools image (sh, psql, pg_dump). Writes
-//   caldav-<UTC time>-<12 hex of the image ID the data was used by>.dump   (pg_dump --format=custom)
-//   caldav-<...>.image   (that image's ID and reference: what a rollback redeploys)
-// atomically (write, then rename), keeps the newest KEEP dumps, and records the image
-// being deployed for the next run. Nothing secret is printed; PGPASSWORD comes from env.
-export const DUMP_SCRIPT = `set -eu
-cd ${BACKUP_DIR} 2>/dev/null && touch .writable 2>/dev/null && rm -f .writable || {
-    echo "backup.location is not a writable directory: no dump taken, nothing deployed" >&2; exit 3; }
-tables=$(psql -X -v ON_ERROR_STOP=1 -tAc "SELECT count(*) FROM information_schema.tables WHERE table_schema = '$CALDAV_DB_SCHEMA'")
-if [ "$tables" -gt 0 ]; then
-    previous=$(cat ${DEPLOYED_MARKER} 2>/dev/null || echo unknown)
-    label=$(printf '%s\\n' "$previous" | head -n 1 | sed 's/^sha256://' | cut -c1-12)
-    name="caldav-$(date -u +%Y%m%dT%H%M%SZ)-$label"
-    pg_dump --format=custom --schema="$CALDAV_DB_SCHEMA" --file="$name.dump.partial"
-    mv "$name.dump.partial" "$name.dump"
-    printf '%s\\n' "$previous" > "$name.image"
-    echo "dumped $PGDATABASE schema $CALDAV_DB_SCHEMA (used by image $label) to backup.location as $name.dump"
-    ls -1 caldav-*.dump | sort -r | tail -n +$((KEEP + 1)) | while read -r old; do
-        rm -f "$old" "\${old%.dump}.image"
-        echo "removed $old (backup.keep $KEEP)"
-    done
-else
-    echo "schema $CALDAV_DB_SCHEMA has no tables yet: nothing to dump"
-fi
-printf '%s\\n%s\\n' "$DEPLOYING_IMAGE" "$DEPLOYING_REFERENCE" > ${DEPLOYED_MARKER}.partial
-mv ${DEPLOYED_MARKER}.partial ${DEPLOYED_MARKER}`;
+export interface PreUpgradeDumpArgs extends Omit<BackupConfig, "enabled"> {
+    /** The image the server is about to run: a new one is what triggers a dump. */
+    deploying: { id: pulumi.Input<string>; reference: pulumi.Input<string> };
+    /** Name of the one-shot dump container (fixed, so that operators find its logs). */
+    containerName: string;
+    network: pulumi.Input<string>;
+    /** How the dump connects: the server's own role and database. */
+    database: ServerConnection;
+    /** The stack's name: its directory in backup.location, so that stacks may share one. */
+    stack: string;
+}
 
 /**
- * A pg_dump of the CalDAV schema, taken by a one-shot container whenever the
- * image the server is about to run changes (a new image is a schema migration at
- * its first start), into backup.location. `done` resolves only once the dump
- * succeeded: the server waits for it, so a failed dump stops the `up` before the
- * running server is touched.
+ * A pg_dump of the CalDAV schema, taken by a one-shot container before the server runs
+ * an image other than the one whose data the schema holds (a new image is a schema
+ * migration at its first start), into backup.location. `done` resolves only once the
+ * dump succeeded (or was not needed): the server waits for it, so a failed dump stops
+ * the `up` before the running server is touched. Which image's data the schema holds is
+ * recorded in the schema itself, once the server runs healthy (DeploymentRecord).
  */
 export class PreUpgradeDump extends pulumi.ComponentResource {
     /** Resolves (to no dependency) once the dump succeeded; fails the deployment otherwise. */
     public readonly done: pulumi.Output<pulumi.Resource[]>;
     public readonly containerName: pulumi.Output<string>;
+    /** What the DeploymentRecord after the server shares with the dump. */
+    public readonly tools: ToolsArgs;
 
     constructor(name: string, args: PreUpgradeDumpArgs, opts?: pulumi.ComponentResourceOptions) {
         super("calendars:caldav:PreUpgradeDump", name, {}, opts);
@@ -82,51 +145,28 @@ export class PreUpgradeDump extends pulumi.ComponentResource {
                 parent: this,
                 // Holds the dumps: `pulumi destroy` forgets the volume, never deletes it.
                 retainOnDelete: true,
+                // A new default name (caldav.containerName renamed) must not trade the dumps
+                // for an empty volume: the volume keeps the name it was created with.
+                ignoreChanges: ["name"],
             });
             source = volume.name;
         } else {
             source = args.location.path;
         }
 
-        const db = args.database;
-        const environment: Record<string, pulumi.Input<string>> = {
-            PGHOST: db.host,
-            PGPORT: String(db.port),
-            PGDATABASE: db.name,
-            PGUSER: db.user,
-            PGPASSWORD: pulumi.secret(db.password),
-            CALDAV_DB_SCHEMA: db.schema,
-            KEEP: String(args.keep),
-            // What changes with the image: a change triggers a new dump.
-            DEPLOYING_IMAGE: args.deploying.id,
-            DEPLOYING_REFERENCE: args.deploying.reference,
+        this.tools = {
+            tools: tools.imageId,
+            network: args.network,
+            location: { kind: args.location.kind, source },
+            database: args.database,
+            stack: args.stack,
+            deploying: args.deploying,
         };
-        const dump = new docker.Container(`${name}-container`, {
-            name: args.containerName,
-            image: tools.imageId,
-            command: ["sh", "-c", DUMP_SCRIPT],
-            envs: Object.entries(environment).map(([key, value]) => pulumi.interpolate`${key}=${value}`),
-            networksAdvanced: [{ name: args.network }],
-            volumes: [args.location.kind === "volume"
-                ? { volumeName: source, containerPath: BACKUP_DIR }
-                : { hostPath: source, containerPath: BACKUP_DIR }],
-            // Runs once, to the end, during the `up`; it is not a service.
-            attach: true,
-            mustRun: false,
-            restart: "no",
-        }, {
-            parent: this,
-            // Fixed name: the old one goes before the next runs.
-            deleteBeforeReplace: true,
-        });
+        const dump = runOnce(`${name}-container`, args.containerName, this.tools, DUMP_SCRIPT, { KEEP: String(args.keep) },
+            (code, urn) => dumpFailedMessage(args.containerName, code, urn), { parent: this });
 
-        this.containerName = dump.name;
-        this.done = pulumi.all([dump.exitCode, dump.urn]).apply(([code, urn]) => {
-            if (code !== undefined && code !== 0) {
-                throw new BackupError(dumpFailedMessage(args.containerName, code, urn));
-            }
-            return [];
-        });
+        this.containerName = dump.container.name;
+        this.done = dump.done;
         this.registerOutputs({ containerName: this.containerName });
     }
 }
@@ -137,4 +177,38 @@ export function dumpFailedMessage(containerName: string, exitCode: number, urn: 
         `it still runs the previous image. \`docker logs ${containerName}\` says why (backup.location not writable, ` +
         `PostgreSQL unreachable, pg_dump of backup.image older than the server). Fix the cause, then take the dump ` +
         `again and deploy with: pulumi up --replace '${urn}'. To deploy without a dump, set backup.enabled false.`;
+}
+
+export interface DeploymentRecordArgs {
+    /** What the dump connects with, and the image the server now runs. */
+    tools: ToolsArgs;
+    /** Name of the one-shot container. */
+    containerName: string;
+    /**
+     * ID of the server's container, healthy once created: the record runs after it, and
+     * again whenever it is created anew (also with an image recorded before, as when an
+     * unfinished upgrade is reverted).
+     */
+    serverId: pulumi.Input<string>;
+}
+
+/**
+ * Once the server runs healthy on a new image, records in the schema's comment that the
+ * schema now holds that image's data, and ends the unfinished upgrade the dump marked:
+ * the next dump is labelled with this image, and one is taken only when the image changes.
+ */
+export class DeploymentRecord extends pulumi.ComponentResource {
+    /** Resolves once recorded; fails the deployment otherwise. */
+    public readonly done: pulumi.Output<pulumi.Resource[]>;
+
+    constructor(name: string, args: DeploymentRecordArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("calendars:caldav:DeploymentRecord", name, {}, opts);
+        const record = runOnce(`${name}-container`, args.containerName, args.tools, RECORD_SCRIPT, { SERVER_CONTAINER: args.serverId },
+            (code) => `the CalDAV server runs healthy, but recording its image in the schema failed (exit code ${code}): ` +
+                `\`docker logs ${args.containerName}\` says why; the next dump would be labelled with the previous image. ` +
+                "Fix the cause and run pulumi up again.",
+            { parent: this });
+        this.done = record.done;
+        this.registerOutputs({ containerName: record.container.name });
+    }
 }

@@ -59,6 +59,9 @@ export class BundledPostgres extends pulumi.ComponentResource {
             parent: this,
             // Holds the data: `pulumi destroy` leaves it; deleting it is an explicit `docker volume rm`.
             retainOnDelete: true,
+            // A new default name (caldav.containerName renamed) must not trade the data for an
+            // empty volume: the volume keeps the name it was created with.
+            ignoreChanges: ["name"],
         });
 
         const container = new docker.Container(name, {
@@ -91,6 +94,11 @@ export class BundledPostgres extends pulumi.ComponentResource {
             wait: true,
             waitTimeout: 120,
             restart: "unless-stopped",
+            // A replacement or destroy stops the server (SIGINT: fast shutdown, a clean
+            // checkpoint) before removing it, instead of killing it mid-write or mid-initdb;
+            // so does a stop of the container or of the daemon.
+            destroyGraceSeconds: 60,
+            stopTimeout: 60,
         }, {
             parent: this,
             // Fixed container name: the old container must be gone before the new one starts.

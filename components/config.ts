@@ -266,6 +266,18 @@ function checkSqlIdentifier(value: string): string | undefined {
         : "is not a plain SQL identifier (letters, digits and _, not starting with a digit, at most 63 characters)";
 }
 
+// Lower case only: every step (server, dump, restore) must name the same schema, and
+// PostgreSQL folds an unquoted name while a quoted one keeps its case. The dump and
+// the restore replace the whole schema, so it must be one of the server's own.
+function checkSchemaName(value: string): string | undefined {
+    if (!/^[a-z_][a-z0-9_]{0,62}$/.test(value)) {
+        return "must be a lower-case SQL identifier (a-z, 0-9 and _, not starting with a digit, at most 63 characters)";
+    }
+    return value === "public" || value.startsWith("pg_")
+        ? "must be a schema of its own (e.g. sabre), not public or pg_*: dumps and restores replace the whole schema"
+        : undefined;
+}
+
 function checkNotOption(value: string): string | undefined {
     return value.startsWith("-") ? "must not start with '-'" : undefined;
 }
@@ -394,7 +406,7 @@ function readPostgres(r: Reader, network: NetworkConfig): PostgresConfig {
         host,
         port: r.integer("postgres.port", 5432, 1, 65535),
         database: r.string("postgres.database", "caldav", checkSqlIdentifier),
-        schema: r.string("postgres.schema", "sabre", checkSqlIdentifier),
+        schema: r.string("postgres.schema", "sabre", checkSchemaName),
         user: r.string("postgres.user", "caldav", checkSqlIdentifier),
         createUser,
         password: createUser ? undefined : password,

@@ -69,6 +69,8 @@ export function reportUnhealthy(containerName: string, timeoutSeconds: number): 
 /** The SabreDAV CalDAV server container. */
 export class CaldavServer extends pulumi.ComponentResource {
     public readonly containerName: pulumi.Output<string>;
+    /** ID of the container, known once it runs healthy (a new one on every replacement). */
+    public readonly containerId: pulumi.Output<string>;
     /** Server origin on the Docker network, as the Calendars backend's CALDAV_URL wants it. */
     public readonly origin: string;
     /** URL of the DAV root on the Docker network. */
@@ -137,12 +139,14 @@ export class CaldavServer extends pulumi.ComponentResource {
 
         // Settles (fails) with `after` when the container never registers.
         this.containerName = args.after ? pulumi.all([args.after, container.name]).apply(([, n]) => n) : container.name;
+        this.containerId = container.id;
         this.origin = `http://${args.network.alias}:${HTTP_PORT}`;
         this.caldavUrl = `${this.origin}${args.baseUri}`;
         this.publicUrl = args.publish ? `http://${args.publish.ip}:${args.publish.port}${args.baseUri}` : undefined;
         this.callbackUrl = `${args.callbackBaseUrl}${CALLBACK_PATH}`;
         this.registerOutputs({
             containerName: this.containerName,
+            containerId: this.containerId,
             caldavUrl: this.caldavUrl,
             publicUrl: this.publicUrl,
             callbackUrl: this.callbackUrl,

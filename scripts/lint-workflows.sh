@@ -93,6 +93,12 @@ cd "$(dirname "$0")/.."
 shellcheck --external-sources --severity=warning scripts/*.sh e2e/*.sh e2e/engine/*.sh e2e/images/*.sh \
     e2e/toolchain/*.sh e2e/images/postgres/docker-entrypoint.sh e2e/images/php-apache/apache2-foreground \
     e2e/fixtures/caldav-standin/src/caldav/init-database.sh
+# The backup scripts run as lib.sh followed by each one (components/backup.ts).
+for script in components/backup-scripts/*.sh; do
+    [ "$script" = components/backup-scripts/lib.sh ] && continue
+    cat components/backup-scripts/lib.sh "$script" | shellcheck --shell=sh --severity=info - ||
+        die "shellcheck: $script (with lib.sh before it)"
+done
 # What the workflows must guarantee (prod out of reach of pull requests, ...).
 node --import tsx scripts/workflow-policy.ts
 # actionlint checks inputs only of the action tags it knows, never of actions

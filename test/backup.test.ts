@@ -1,13 +1,9 @@
-// The dump before an image change: what it connects with, when it runs, what the
-// server waits for, and what its script does with the files (run here with stand-ins
-// for psql and pg_dump).
+// The dump before an image change and the record after it: what they connect with,
+// when they run, what the server waits for (their scripts: backup-scripts.test.ts).
 import * as assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import * as fs from "node:fs";
-import * as path from "node:path";
 import { describe, test } from "node:test";
-import { BACKUP_DIR, BackupError, DEPLOYED_MARKER, DUMP_SCRIPT } from "../components/backup";
-import { localSource, tempDir } from "./fixtures";
+import { BACKUP_DIR, BackupError } from "../components/backup";
+import { localSource } from "./fixtures";
 import { containerEnv, evaluateOnce, Evaluation, StackConfig, withConfig } from "./harness";
 
 const CONTAINER = "docker:index/container:Container";
@@ -64,13 +60,13 @@ describe("dump before an image change", () => {
         assert.match(evaluation.error.message, /failed \(exit code 3\), so the CalDAV server was not replaced/);
         assert.match(evaluation.error.message, /docker logs calendars-caldav-test-dump/);
         assert.match(evaluation.error.message, /pulumi up --replace 'urn:pulumi:test::calendars-caldav::calendars:caldav:PreUpgradeDump\$docker:index\/container:Container::backup-container'/);
-        assert.deepEqual(evaluation.byType(CONTAINER).map((c) => c.name), ["backup-container"]);
+        assert.deepEqual(evaluation.byType(CONTAINER).map((c) => c.name), ["backup-container"], "no server, no record");
     });
 
     test("a dump that succeeded lets the server through", async () => {
         const evaluation = await run({}, { "backup-container": { exitCode: 0 } });
         assert.ifError(evaluation.error);
-        assert.equal(evaluation.byType(CONTAINER).length, 2);
+        assert.deepEqual(evaluation.byType(CONTAINER).map((c) => c.name).sort(), ["backup-container", "backup-record-container", "caldav"]);
     });
 
     test("backup.location: a retained volume of the stack by default, or a host directory bound as it is", async () => {
@@ -78,6 +74,7 @@ describe("dump before an image change", () => {
         assert.deepEqual(byDefault.inputs.volumes, [{ volumeName: "calendars-caldav-test-backups", containerPath: BACKUP_DIR }]);
         const volume = (await run()).one("docker:index/volume:Volume");
         assert.deepEqual([volume.inputs.name, volume.retainOnDelete], ["calendars-caldav-test-backups", true]);
+        assert.deepEqual(volume.ignoreChanges, ["name"], "a renamed caldav.containerName keeps the dumps' volume");
 
         const hostPath = await run({ backup: { location: "/srv/caldav-dumps/" } });
         assert.deepEqual(hostPath.one(CONTAINER, "backup-container").inputs.volumes, [{ hostPath: "/srv/caldav-dumps", containerPath: BACKUP_DIR }]);
@@ -95,89 +92,45 @@ describe("dump before an image change", () => {
         assert.equal(env(dump).KEEP, "3");
     });
 
+    test("the stack's own directory: STACK reaches the dump and the record", async () => {
+        const evaluation = await evaluateOnce(withConfig({ source: localSource() }, {}), { postgresAdminPassword: ADMIN_PASSWORD },
+            { networks: { messages_internal: { subnet: "172.29.0.0/16" } }, stack: "staging-eu" });
+        assert.ifError(evaluation.error);
+        assert.equal(env(evaluation.one(CONTAINER, "backup-container")).STACK, "staging-eu");
+        assert.equal(env(evaluation.one(CONTAINER, "backup-record-container")).STACK, "staging-eu");
+    });
+
+    test("the record runs once the server is healthy, for the image it runs, again for every new server container", async () => {
+        const evaluation = await run();
+        assert.ifError(evaluation.error);
+        const server = evaluation.one(CONTAINER, "caldav");
+        const record = evaluation.one(CONTAINER, "backup-record-container");
+        const dump = evaluation.one(CONTAINER, "backup-container");
+        assert.equal(record.inputs.name, "calendars-caldav-test-record");
+        assert.ok(record.dependencies.includes(server.urn), "after the server (created only once healthy)");
+        assert.equal(env(record).SERVER_CONTAINER, "caldav-id", "the server container's ID (the mock's): a new server container runs it again");
+        assert.equal(env(record).DEPLOYING_IMAGE, server.inputs.image);
+        assert.equal(record.inputs.image, dump.inputs.image, "the tools image");
+        assert.deepEqual(record.inputs.volumes, dump.inputs.volumes);
+        for (const key of ["PGHOST", "PGPORT", "PGDATABASE", "PGUSER", "PGPASSWORD", "CALDAV_DB_SCHEMA"]) {
+            assert.equal(env(record)[key], env(server)[key], key);
+        }
+        assert.deepEqual([record.inputs.attach, record.inputs.mustRun, record.inputs.restart, record.deleteBeforeReplace], [true, false, "no", true]);
+        assert.match(record.inputs.command[2], /COMMENT ON SCHEMA/);
+        assert.match(dump.inputs.command[2], /pg_dump --format=custom/);
+    });
+
+    test("a record that failed fails the up, saying what the next dump would get wrong", async () => {
+        const evaluation = await run({}, { "backup-record-container": { exitCode: 2 } });
+        assert.ok(evaluation.error instanceof BackupError, String(evaluation.error));
+        assert.match(evaluation.error.message, /recording its image in the schema failed \(exit code 2\)/);
+        assert.match(evaluation.error.message, /docker logs calendars-caldav-test-record/);
+    });
+
     test("backup.enabled false: no dump, and the server depends on nothing of it", async () => {
         const evaluation = await run({ backup: { enabled: false } });
         assert.ifError(evaluation.error);
         assert.deepEqual(evaluation.byType(CONTAINER).map((c) => c.name), ["caldav"]);
         assert.equal(evaluation.resources.filter((r) => r.type.startsWith("calendars:caldav:PreUpgradeDump")).length, 0);
-    });
-});
-
-const NEW = `sha256:${"b".repeat(64)}`;
-const NEW_REFERENCE = `calendars-caldav:${"0123456789".repeat(4)}`;
-
-/** Runs DUMP_SCRIPT against `dir` as BACKUP_DIR, with psql answering `tables` and pg_dump writing its arguments. */
-function runScript(dir: string, tables: number, options: { dumpFails?: boolean } = {}): { status: number | null; stdout: string; stderr: string } {
-    const bin = tempDir("dump-bin");
-    fs.writeFileSync(path.join(bin, "psql"), `#!/bin/sh\necho ${tables}\n`, { mode: 0o755 });
-    fs.writeFileSync(path.join(bin, "pg_dump"), options.dumpFails
-        ? '#!/bin/sh\nfor a; do case "$a" in --file=*) f=${a#--file=};; esac; done\necho partial > "$f"\nexit 1\n'
-        : '#!/bin/sh\nfor a; do case "$a" in --file=*) f=${a#--file=};; esac; done\necho "dump of $PGDATABASE: $*" > "$f"\n', { mode: 0o755 });
-    const script = DUMP_SCRIPT.split(BACKUP_DIR).join(dir);
-    const result = spawnSync("sh", ["-c", script], {
-        encoding: "utf8",
-        env: {
-            PATH: `${bin}:${process.env.PATH}`,
-            PGDATABASE: "caldav_db", CALDAV_DB_SCHEMA: "dav", KEEP: "2", DEPLOYING_IMAGE: NEW, DEPLOYING_REFERENCE: NEW_REFERENCE,
-        },
-    });
-    return { status: result.status, stdout: result.stdout, stderr: result.stderr };
-}
-
-describe("the dump script", () => {
-    // As the previous run recorded it: the image ID, then the reference it was deployed as.
-    const OLD = `sha256:${"a".repeat(64)}\nghcr.io/suitenumerique/calendars-caldav:v0.1.0`;
-
-    test("dumps the schema, named by time and the image that used the data, and records the image being deployed", () => {
-        const dir = tempDir("backups");
-        fs.writeFileSync(path.join(dir, DEPLOYED_MARKER), `${OLD}\n`);
-        const result = runScript(dir, 5);
-        assert.equal(result.status, 0, result.stderr);
-        const dumps = fs.readdirSync(dir).filter((f) => f.endsWith(".dump"));
-        assert.equal(dumps.length, 1);
-        assert.match(dumps[0], /^caldav-\d{8}T\d{6}Z-aaaaaaaaaaaa\.dump$/);
-        assert.match(fs.readFileSync(path.join(dir, dumps[0]), "utf8"), /^dump of caldav_db: --format=custom --schema=dav --file=/);
-        assert.equal(fs.readFileSync(path.join(dir, dumps[0].replace(/\.dump$/, ".image")), "utf8"), `${OLD}\n`);
-        assert.equal(fs.readFileSync(path.join(dir, DEPLOYED_MARKER), "utf8"), `${NEW}\n${NEW_REFERENCE}\n`);
-        assert.deepEqual(fs.readdirSync(dir).filter((f) => f.includes("partial")), []);
-    });
-
-    test("an empty schema (first deploy) is not dumped, but the image is recorded", () => {
-        const dir = tempDir("backups");
-        const result = runScript(dir, 0);
-        assert.equal(result.status, 0, result.stderr);
-        assert.deepEqual(fs.readdirSync(dir).sort(), [DEPLOYED_MARKER]);
-        assert.equal(fs.readFileSync(path.join(dir, DEPLOYED_MARKER), "utf8"), `${NEW}\n${NEW_REFERENCE}\n`);
-    });
-
-    test("keeps the newest backup.keep dumps with their image files", () => {
-        const dir = tempDir("backups");
-        for (const stamp of ["20260101T000000Z", "20260102T000000Z", "20260103T000000Z"]) {
-            fs.writeFileSync(path.join(dir, `caldav-${stamp}-aaaaaaaaaaaa.dump`), "old");
-            fs.writeFileSync(path.join(dir, `caldav-${stamp}-aaaaaaaaaaaa.image`), OLD);
-        }
-        fs.writeFileSync(path.join(dir, "notes.txt"), "not a dump");
-        assert.equal(runScript(dir, 5).status, 0);
-        const left = fs.readdirSync(dir).filter((f) => f.startsWith("caldav-")).sort();
-        assert.equal(left.length, 4, left.join(" "));
-        assert.deepEqual(left.slice(0, 2), ["caldav-20260103T000000Z-aaaaaaaaaaaa.dump", "caldav-20260103T000000Z-aaaaaaaaaaaa.image"]);
-        assert.ok(fs.existsSync(path.join(dir, "notes.txt")), "other files are left alone");
-    });
-
-    test("an unwritable location fails before anything, naming backup.location, and records nothing", () => {
-        const file = path.join(tempDir("backups"), "not-a-directory");
-        fs.writeFileSync(file, "");
-        const result = runScript(file, 5);
-        assert.equal(result.status, 3);
-        assert.match(result.stderr, /backup\.location is not a writable directory/);
-    });
-
-    test("a failing pg_dump fails the script and leaves no dump and no new record", () => {
-        const dir = tempDir("backups");
-        fs.writeFileSync(path.join(dir, DEPLOYED_MARKER), `${OLD}\n`);
-        const result = runScript(dir, 5, { dumpFails: true });
-        assert.notEqual(result.status, 0);
-        assert.deepEqual(fs.readdirSync(dir).filter((f) => f.endsWith(".dump")), []);
-        assert.equal(fs.readFileSync(path.join(dir, DEPLOYED_MARKER), "utf8"), `${OLD}\n`);
     });
 });

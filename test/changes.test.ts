@@ -103,7 +103,7 @@ describe("config changes and the resource graph", () => {
         assert.equal(after.get(network), before.get(network));
     });
 
-    test("a new commit on the ref rebuilds the image, takes a dump, replaces the container, nothing else", async () => {
+    test("a new commit on the ref rebuilds the image, takes a dump, replaces the container and records it, nothing else", async () => {
         // A repository of this test's own: the branch moves between the two evaluations.
         const upstream = createUpstreamRepo();
         const config = { source: { repo: upstream.url, ref: "main", cacheDir: tempDir("cache") } };
@@ -113,7 +113,7 @@ describe("config changes and the resource graph", () => {
         assert.ifError(before.error ?? after.error);
         const [a, b] = [graph(before), graph(after)];
         const changed = [...a.keys()].filter((urn) => a.get(urn) !== b.get(urn)).map((urn) => urn.split("::")[3]).sort();
-        assert.deepEqual(changed, ["backup-container", "caldav", "image"]);
+        assert.deepEqual(changed, ["backup-container", "backup-record-container", "caldav", "image"]);
         assert.notEqual(after.outputs.sourceCommit.value, before.outputs.sourceCommit.value);
     });
 
@@ -137,5 +137,13 @@ describe("config changes and the resource graph", () => {
                 }
             }
         }
+        // A volume keeps the name it was created with (caldav.containerName renamed): never an empty one instead.
+        for (const volume of evaluation.byType("docker:index/volume:Volume")) {
+            assert.deepEqual(volume.ignoreChanges, ["name"], volume.name);
+        }
+        // The bundled server is stopped (a clean shutdown) before it is removed or when the daemon stops.
+        const postgres = evaluation.one("docker:index/container:Container", "postgres");
+        assert.ok(postgres.inputs.destroyGraceSeconds >= 30 && postgres.inputs.stopTimeout >= 30,
+            `${postgres.inputs.destroyGraceSeconds} ${postgres.inputs.stopTimeout}`);
     });
 });

@@ -208,6 +208,11 @@ describe("config: postgres", () => {
         ["a user that is not an identifier", { postgres: { user: "cal-dav" } }, "postgres.user", "plain SQL identifier"],
         ["an admin user that is not an identifier", { postgres: { adminUser: "admin user" } }, "postgres.adminUser", "plain SQL identifier"],
         ["an identifier over 63 characters", { postgres: { database: "d".repeat(64) } }, "postgres.database", "at most 63 characters"],
+        // Every step must name the same schema: PostgreSQL folds unquoted names, keeps quoted ones.
+        ["a schema in upper case", { postgres: { schema: "Sabre" } }, "postgres.schema", "must be a lower-case SQL identifier"],
+        ["a schema over 63 characters", { postgres: { schema: "s".repeat(64) } }, "postgres.schema", "at most 63 characters"],
+        ["the public schema", { postgres: { schema: "public" } }, "postgres.schema", "not public or pg_*: dumps and restores replace the whole schema"],
+        ["a system schema", { postgres: { schema: "pg_catalog" } }, "postgres.schema", "not public or pg_*"],
         ["port 0", { postgres: { port: 0 } }, "postgres.port", "from 1 to 65535"],
         ["an admin port over 65535", { postgres: { adminPort: 65536 } }, "postgres.adminPort", "from 1 to 65535"],
         ["a fractional port", { postgres: { port: 5432.5 } }, "postgres.port", "from 1 to 65535"],
@@ -217,9 +222,9 @@ describe("config: postgres", () => {
     ]);
 
     test("host names may be upper case, IPv4 addresses and the longest SQL identifiers are accepted", () => {
-        const postgres = accepted({ postgres: { host: "PG.Internal", adminHost: "10.1.2.3", database: "d".repeat(63), user: "_caldav1", schema: "Sabre_2" } }).postgres;
+        const postgres = accepted({ postgres: { host: "PG.Internal", adminHost: "10.1.2.3", database: "d".repeat(63), user: "_caldav1", schema: "_sabre_2" } }).postgres;
         assert.deepEqual([postgres.host, postgres.admin.host, postgres.database, postgres.user, postgres.schema],
-            ["PG.Internal", "10.1.2.3", "d".repeat(63), "_caldav1", "Sabre_2"]);
+            ["PG.Internal", "10.1.2.3", "d".repeat(63), "_caldav1", "_sabre_2"]);
     });
 
     test("a port set as text must be plain digits: no sign, fraction, exponent or hex", () => {

@@ -116,7 +116,7 @@ describe("config", () => {
         ["alias clashing with Messages' postgresql", { network: { alias: "postgresql" } }, "network.alias", "Messages already uses"],
         ["base URI without a leading /", { caldav: { baseUri: "caldav/" } }, "caldav.baseUri", "must start and end with /"],
         ["base URI without a trailing /", { caldav: { baseUri: "/caldav" } }, "caldav.baseUri", "must start and end with /"],
-        ["schema that is not an identifier", { postgres: { schema: "sabre; drop" } }, "postgres.schema", "plain SQL identifier"],
+        ["schema that is not an identifier", { postgres: { schema: "sabre; drop" } }, "postgres.schema", "lower-case SQL identifier"],
         ["database that is not an identifier", { postgres: { database: "1caldav" } }, "postgres.database", "plain SQL identifier"],
         ["port out of range", { postgres: { port: 70000 } }, "postgres.port", "from 1 to 65535"],
         ["backend port not a number", { backendPort: "http" }, "backendPort", "from 1 to 65535"],

@@ -29,6 +29,7 @@ export interface Recorded {
     protect: boolean;
     retainOnDelete: boolean;
     deleteBeforeReplace: boolean;
+    ignoreChanges: string[];
     /** Names of the error hooks bound to the resource. */
     errorHooks: string[];
     /** Outputs a component registered, in wire form. */
@@ -386,6 +387,7 @@ async function evaluateInOwnStore(config: StackConfig, secrets: Record<string, s
                     protect: req.getProtect?.() ?? false,
                     retainOnDelete: req.getRetainondelete?.() ?? false,
                     deleteBeforeReplace: req.getDeletebeforereplace(),
+                    ignoreChanges: req.getIgnorechangesList(),
                     errorHooks: req.getHooks()?.getOnErrorList() ?? [],
                 });
             }

@@ -135,6 +135,7 @@ describe("the created network and the components' outputs", () => {
         const evaluation = await run(withConfig(bundled(), { caldav: { baseUri: "/dav/" } }));
         assert.deepEqual(component(evaluation, "calendars:caldav:Server").registeredOutputs, {
             containerName: "dav-eu",
+            containerId: "caldav-id",
             caldavUrl: evaluation.outputs.caldavUrl.value,
             callbackUrl: evaluation.outputs.callbackUrl.value,
         });

@@ -1,47 +1,328 @@
-// The rollback command's decisions that need no engine: its arguments, and which config
-// key brings back the image a dump was taken from (the rest runs in e2e/scenarios/upgrade).
+// The rollback command, branch by branch, against a fake Docker host and stack that
+// record what the tool does: nothing changes before every check passed, every failure
+// leaves the server as it found it (or says exactly where things stand), and success
+// is reported only once proven. (The real thing runs in e2e/scenarios/upgrade.test.ts.)
 import * as assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { parseArgs, redeployConfig, RollbackError } from "../scripts/rollback";
+import { LIST_SCRIPT, RESTORE_SCRIPT, VERIFY_SCRIPT } from "../components/backup";
+import {
+    ContainerInfo, Host, ImageConfig, main, Options, parseArgs, parseListing, Redeploy, redeployConfig, rollback,
+    RollbackError, StackOps, USAGE,
+} from "../scripts/rollback";
 
 const COMMIT = "0123456789abcdef0123456789abcdef01234567";
+const OLD_ID = `sha256:${"a".repeat(64)}`;
+const NEW_ID = `sha256:${"b".repeat(64)}`;
+const DUMP = "caldav-000004-20261128T041500Z-aaaaaaaaaaaa.dump";
+const BUILT = `calendars-caldav:${COMMIT}`;
+const PUBLISHED = "ghcr.io/suitenumerique/calendars-caldav:v0.1.0";
+const SERVER = "calendars-caldav-prod";
 
-describe("rollback command", () => {
+describe("rollback arguments", () => {
     test("lists without --dump, acts on one dump, asks unless --yes", () => {
-        const list = parseArgs(["--stack", "prod"]);
+        const list = parseArgs(["--stack", "prod"])!;
         assert.deepEqual([list.stack, list.dump, list.yes], ["prod", undefined, false]);
-        const act = parseArgs(["--stack", "prod", "--dump", "caldav-20261128T041500Z-3f2a1b4c5d6e.dump", "--yes", "--work-dir", "/srv/stacks"]);
-        assert.deepEqual([act.dump, act.yes, act.workDir], ["caldav-20261128T041500Z-3f2a1b4c5d6e.dump", true, "/srv/stacks"]);
+        const act = parseArgs(["--stack", "prod", "--dump", DUMP, "--yes", "--work-dir", "/srv/stacks"])!;
+        assert.deepEqual([act.dump, act.yes, act.workDir], [DUMP, true, "/srv/stacks"]);
+        assert.equal(parseArgs(["--stack", "prod", "--help"]), undefined);
     });
 
     test("refuses what it cannot mean, saying what is expected", () => {
-        assert.throws(() => parseArgs([]), (e: Error) => e instanceof RollbackError && /--stack <stack> is required/.test(e.message));
+        assert.throws(() => parseArgs([]), /--stack <stack> is required/);
         assert.throws(() => parseArgs(["--stack"]), /--stack needs a value/);
-        assert.throws(() => parseArgs(["--stack", "prod", "--force"]), /unknown argument --force; usage: npm run rollback/);
-        for (const dump of ["../etc/passwd", "caldav-latest.dump", "caldav-20261128T041500Z-x.dump; rm -rf /", "manual.dump"]) {
+        assert.throws(() => parseArgs(["--stack", "--yes"]), /--stack needs a value/);
+        assert.throws(() => parseArgs(["--stack", "prod", "--force"]), /unknown argument --force/);
+        for (const dump of ["../etc/passwd", "caldav-latest.dump", `${DUMP}; rm -rf /`, "manual.dump",
+            "caldav-20261128T041500Z-3f2a1b4c5d6e.dump", "caldav-000004-20261128T041500Z-AAAAAAAAAAAA.dump"]) {
             assert.throws(() => parseArgs(["--stack", "prod", "--dump", dump]), /is not a dump file name/, dump);
         }
     });
 
-    test("the reference it was deployed as decides: a build comes back through source.ref, a published image through prebuiltImage", () => {
-        assert.deepEqual(redeployConfig(`calendars-caldav:${COMMIT}`, ["other:ffffffffffffffffffffffffffffffffffffffff"], []),
-            { key: "source.ref", value: COMMIT }, "the deployed reference wins over other tags of the same image");
-        assert.deepEqual(redeployConfig("ghcr.io/suitenumerique/calendars-caldav:v0.1.0", [], []),
-            { key: "prebuiltImage", value: "ghcr.io/suitenumerique/calendars-caldav:v0.1.0" });
-        const digest = `ghcr.io/suitenumerique/calendars-caldav@sha256:${"c".repeat(64)}`;
-        assert.deepEqual(redeployConfig(digest, [], []), { key: "prebuiltImage", value: digest });
-        assert.deepEqual(redeployConfig("registry.local:5000/caldav:v2", [], []), { key: "prebuiltImage", value: "registry.local:5000/caldav:v2" });
+    test("the command: --help prints the usage and exits 0; bad arguments print the message and the usage, exit 2, no stack trace", async () => {
+        const logged: string[] = [];
+        const stderr: string[] = [];
+        const io = { log: (line: string) => logged.push(line), error: (text: string) => stderr.push(text), confirm: async () => undefined };
+        const never = async (): Promise<StackOps> => assert.fail("no stack is opened");
+        assert.equal(await main(["--help"], io, never), 0);
+        assert.deepEqual([logged, stderr], [[USAGE], []]);
+        for (const [argv, message] of [[[], /--stack <stack> is required/], [["--stack", "prod", "--dump", "x.dump"], /not a dump file name/]] as const) {
+            stderr.length = 0;
+            assert.equal(await main([...argv], io, never), 2);
+            assert.match(stderr.join(""), message);
+            assert.match(stderr.join(""), /usage: npm run rollback -- --stack <stack>/);
+            assert.doesNotMatch(stderr.join(""), /\n\s+at /, "no stack trace");
+        }
+    });
+});
+
+describe("which config brings the dump's image back, without changing how the stack gets its image", () => {
+    const names = { tags: [] as string[], digests: [] as string[] };
+
+    test("a stack that builds gets the commit the image was built from", () => {
+        assert.deepEqual(redeployConfig({ sourceRef: "main" }, { id: OLD_ID, reference: BUILT }, names), { key: "source.ref", value: COMMIT });
+        assert.deepEqual(redeployConfig({}, { id: OLD_ID }, { tags: ["my-caldav:v1", `my-caldav:${COMMIT}`], digests: [] }),
+            { key: "source.ref", value: COMMIT }, "dumps without a reference: the image's own tags");
     });
 
-    test("without a recorded reference (dumps of older versions), the image's own names decide", () => {
-        assert.deepEqual(redeployConfig(undefined, [`calendars-caldav:${COMMIT}`], []), { key: "source.ref", value: COMMIT });
-        assert.deepEqual(redeployConfig(undefined, ["my-caldav:v1", `my-caldav:${COMMIT}`], []), { key: "source.ref", value: COMMIT });
+    test("a stack that runs a published image stays on published images, even when the tag is a commit", () => {
+        const shaTagged = `ghcr.io/suitenumerique/calendars-caldav:${COMMIT}`;
+        assert.deepEqual(redeployConfig({ prebuiltImage: PUBLISHED }, { id: OLD_ID, reference: shaTagged }, names),
+            { key: "prebuiltImage", value: shaTagged });
         const digest = `ghcr.io/suitenumerique/calendars-caldav@sha256:${"c".repeat(64)}`;
-        assert.deepEqual(redeployConfig(undefined, ["ghcr.io/suitenumerique/calendars-caldav:v0.1.0"], [digest]), { key: "prebuiltImage", value: digest },
-            "the digest pins exactly that image");
-        assert.deepEqual(redeployConfig(undefined, ["ghcr.io/suitenumerique/calendars-caldav:v0.1.0"], []),
-            { key: "prebuiltImage", value: "ghcr.io/suitenumerique/calendars-caldav:v0.1.0" });
-        assert.equal(redeployConfig(undefined, ["ghcr.io/suitenumerique/calendars-caldav:latest"], []), undefined, "latest is no pin");
-        assert.equal(redeployConfig(undefined, [], []), undefined);
+        assert.deepEqual(redeployConfig({ prebuiltImage: PUBLISHED }, { id: OLD_ID }, { tags: [PUBLISHED], digests: [digest] }),
+            { key: "prebuiltImage", value: digest }, "the digest pins exactly that image");
+        assert.deepEqual(redeployConfig({ prebuiltImage: PUBLISHED }, { id: OLD_ID }, { tags: ["x/caldav:latest", "x/caldav:v2"], digests: [] }),
+            { key: "prebuiltImage", value: "x/caldav:v2" }, "latest is no pin");
+    });
+
+    test("refuses when the dump's image cannot come back the way the stack gets its images", () => {
+        assert.throws(() => redeployConfig({ sourceRef: "main" }, { id: OLD_ID, reference: PUBLISHED }, names),
+            (e: Error) => e instanceof RollbackError && /was not built from a commit, and this stack builds from source/.test(e.message));
+        assert.throws(() => redeployConfig({ prebuiltImage: PUBLISHED }, { id: OLD_ID }, { tags: ["x/caldav:latest"], digests: [] }),
+            /has no pinned name on this host/);
+    });
+
+    test("the listing: unknown images and missing references are told apart", () => {
+        const listing = parseListing(`${DUMP} ${OLD_ID} ${BUILT}\ncaldav-000003-20261128T041500Z-unknown.dump unknown unknown\ncaldav-000002-20261128T041500Z-unknown.dump  \n`);
+        assert.deepEqual([...listing.entries()], [
+            [DUMP, { id: OLD_ID, reference: BUILT }],
+            ["caldav-000003-20261128T041500Z-unknown.dump", { id: "unknown", reference: undefined }],
+            ["caldav-000002-20261128T041500Z-unknown.dump", { id: "unknown", reference: undefined }],
+        ]);
+    });
+});
+
+/** A Docker host and a stack that record what the tool does to them. */
+class World {
+    steps: string[] = [];
+    logged: string[] = [];
+    /** The server container, as `docker inspect` would show it. */
+    server = { running: true, image: NEW_ID, healthy: true };
+    /** The image `up` makes the server run (the dump's, once the config asks for it). */
+    upRuns: string | undefined = OLD_ID;
+    config: ImageConfig = { sourceRef: "main" };
+    images: Record<string, { tags: string[]; digests: string[] }> = { [OLD_ID]: { tags: [BUILT], digests: [] } };
+    listing = `${DUMP} ${OLD_ID} ${BUILT}\n`;
+    fail: { check?: boolean; preview?: boolean; apply?: boolean; up?: boolean; tables?: boolean; health?: boolean } = {};
+    configFile = "as committed";
+
+    container(name: string): ContainerInfo | undefined {
+        if (name === `${SERVER}-dump`) {
+            return {
+                Image: "sha256:tools", Config: { Env: ["PGHOST=postgresql", "PGDATABASE=caldav", "CALDAV_DB_SCHEMA=sabre", "STACK=prod", "PGPASSWORD=x"] },
+                Mounts: [{ Type: "volume", Name: `${SERVER}-backups`, Source: "/var/lib/docker/volumes/x", Destination: "/backups" }],
+                NetworkSettings: { Networks: { messages_internal: {} } }, State: { Running: false },
+            };
+        }
+        if (name === SERVER) {
+            return {
+                Image: this.server.image, Config: { Env: [] }, Mounts: [], NetworkSettings: { Networks: {} },
+                State: { Running: this.server.running, Health: { Status: this.server.healthy ? "healthy" : "unhealthy" } },
+            };
+        }
+        return undefined;
+    }
+
+    host(): Host {
+        return {
+            container: (name) => this.container(name),
+            image: (id) => this.images[id],
+            stop: (name) => {
+                this.steps.push(`stop ${name}`);
+                this.server.running = false;
+            },
+            start: (name) => {
+                this.steps.push(`start ${name}`);
+                this.server.running = true;
+            },
+            tools: (setup, script, env = {}) => {
+                assert.equal(setup.mount, `${SERVER}-backups:/backups`);
+                assert.equal(setup.network, "messages_internal");
+                if (script === LIST_SCRIPT) {
+                    return { status: 0, stdout: this.listing, stderr: "" };
+                }
+                if (script === VERIFY_SCRIPT) {
+                    this.steps.push("verify");
+                    return { status: 0, stdout: this.fail.tables ? "0\n" : "12\nstate\n", stderr: "" };
+                }
+                assert.equal(script, RESTORE_SCRIPT);
+                this.steps.push(`${env.MODE} ${env.DUMP}`);
+                if (env.MODE === "check" && this.fail.check) {
+                    return { status: 4, stdout: "", stderr: `${env.DUMP} cannot be read by the tools image: end of file. Nothing was changed.` };
+                }
+                if (env.MODE === "apply" && this.fail.apply) {
+                    return { status: 5, stdout: "", stderr: `restoring ${env.DUMP} failed and was rolled back, nothing was changed: ERROR` };
+                }
+                return { status: 0, stdout: `${env.MODE} ok`, stderr: "" };
+            },
+            healthy: async (name) => {
+                this.steps.push(`wait ${name}`);
+                return this.server.running && this.server.healthy && !this.fail.health;
+            },
+        };
+    }
+
+    stack(): StackOps {
+        return {
+            outputs: async () => ({ containerName: SERVER }),
+            imageConfig: async () => ({ ...this.config }),
+            setConfig: async (change: Redeploy) => {
+                this.steps.push(`set ${change.key} ${change.value}`);
+                this.configFile = `${change.key}=${change.value}`;
+            },
+            restoreConfig: () => {
+                this.steps.push("restore config");
+                this.configFile = "as committed";
+            },
+            preview: async () => {
+                this.steps.push("preview");
+                if (this.fail.preview) {
+                    throw new Error("source.ref 0123 was not found");
+                }
+            },
+            up: async () => {
+                this.steps.push("up");
+                if (this.fail.up) {
+                    throw new Error("image build failed");
+                }
+                if (this.upRuns !== this.server.image) {
+                    // A new container, running.
+                    this.server = { running: true, image: this.upRuns ?? this.server.image, healthy: true };
+                }
+            },
+        };
+    }
+
+    async run(options: Partial<Options> = {}, confirm: () => Promise<void> = async () => undefined): Promise<void> {
+        await rollback({ stack: "prod", dump: DUMP, yes: true, workDir: "/srv", ...options }, this.stack(), this.host(),
+            { log: (line) => this.logged.push(line), error: () => assert.fail("rollback() throws, main() prints"), confirm });
+    }
+}
+
+describe("rollback to a dump", () => {
+    test("proves the dump and the config first, then stops, restores, redeploys, and reports only what it verified", async () => {
+        const world = new World();
+        await world.run();
+        assert.deepEqual(world.steps, [
+            `check ${DUMP}`, `set source.ref ${COMMIT}`, "preview", `stop ${SERVER}`, `apply ${DUMP}`, "up", `wait ${SERVER}`, "verify",
+        ]);
+        assert.deepEqual(world.server, { running: true, image: OLD_ID, healthy: true });
+        assert.equal(world.configFile, `source.ref=${COMMIT}`, "kept: the operator commits it");
+        assert.match(world.logged.at(-1)!, new RegExp(`stack prod runs ${OLD_ID} again, healthy, with the data of ${DUMP} \\(12 tables in schema sabre\\)`));
+    });
+
+    test("without --dump it lists and changes nothing", async () => {
+        const world = new World();
+        await world.run({ dump: undefined });
+        assert.deepEqual(world.steps, []);
+        assert.deepEqual(world.logged, ["dumps of stack prod, newest first (file, image its data was used by):", `  ${DUMP}  ${OLD_ID}  ${BUILT}`]);
+        world.listing = "";
+        world.logged = [];
+        await world.run({ dump: undefined });
+        assert.deepEqual(world.logged, ["no dumps of stack prod yet"]);
+    });
+
+    test("the plan names what is overwritten, and a refusal changes nothing", async () => {
+        const world = new World();
+        await assert.rejects(world.run({ yes: false }, async () => {
+            throw new RollbackError("not confirmed; nothing was changed");
+        }), /not confirmed/);
+        assert.deepEqual(world.steps, []);
+        assert.match(world.logged.join("\n"), /DROP schema sabre of database caldav on postgresql with everything in it/);
+        assert.match(world.logged.join("\n"), new RegExp(`set source.ref to ${COMMIT} in Pulumi.prod.yaml`));
+    });
+
+    test("a dump that does not read back whole: nothing changes, the server is not stopped", async () => {
+        const world = new World();
+        world.fail.check = true;
+        await assert.rejects(world.run(), (e: Error) => e instanceof RollbackError &&
+            /cannot be read by the tools image: end of file\. Nothing was changed\. The server was not stopped\./.test(e.message));
+        assert.deepEqual(world.steps, [`check ${DUMP}`]);
+        assert.deepEqual(world.server, { running: true, image: NEW_ID, healthy: true });
+        assert.equal(world.configFile, "as committed");
+    });
+
+    test("a config that does not preview: the config file is put back, the server is not stopped", async () => {
+        const world = new World();
+        world.fail.preview = true;
+        await assert.rejects(world.run(), /does not preview with source\.ref 0123456789abcdef0123456789abcdef01234567: source\.ref 0123 was not found\nNothing was changed/);
+        assert.deepEqual(world.steps, [`check ${DUMP}`, `set source.ref ${COMMIT}`, "preview", "restore config"]);
+        assert.equal(world.configFile, "as committed");
+        assert.equal(world.server.running, true);
+    });
+
+    test("a restore that fails: rolled back, the config put back, the server started again", async () => {
+        const world = new World();
+        world.fail.apply = true;
+        await assert.rejects(world.run(), new RegExp(`failed and was rolled back, nothing was changed: ERROR ${SERVER} was started again\\.`));
+        assert.deepEqual(world.steps.slice(-3), [`apply ${DUMP}`, "restore config", `start ${SERVER}`]);
+        assert.deepEqual(world.server, { running: true, image: NEW_ID, healthy: true });
+        assert.equal(world.configFile, "as committed");
+    });
+
+    test("a restore that fails while the server was already stopped leaves it stopped", async () => {
+        const world = new World();
+        world.server.running = false;
+        world.fail.apply = true;
+        await assert.rejects(world.run(), (e: Error) => !/started again/.test(e.message));
+        assert.ok(!world.steps.some((step) => step.startsWith("st")), world.steps.join(", "));
+    });
+
+    test("an up that fails after the restore says where things stand and what to do, and starts nothing", async () => {
+        const world = new World();
+        world.fail.up = true;
+        await assert.rejects(world.run(), (e: Error) => /the data of .* is restored, but pulumi up failed: image build failed/.test(e.message) &&
+            new RegExp(`config asks for source.ref ${COMMIT}; ${SERVER} is not running the dump's image\\. Fix the cause and run pulumi up`).test(e.message));
+        assert.equal(world.steps.at(-1), "up");
+        assert.equal(world.server.running, false);
+    });
+
+    test("the image already configured: no config change, and the server the tool stopped is started again", async () => {
+        const world = new World();
+        world.config = { sourceRef: COMMIT };
+        // The server runs the dump's image already: up changes nothing.
+        world.server.image = OLD_ID;
+        await world.run();
+        assert.deepEqual(world.steps, [`check ${DUMP}`, `stop ${SERVER}`, `apply ${DUMP}`, "up", `start ${SERVER}`, `wait ${SERVER}`, "verify"]);
+        assert.equal(world.server.running, true);
+        assert.match(world.logged.join("\n"), new RegExp(`run pulumi up \\(source.ref is already ${COMMIT}\\) and start ${SERVER}`));
+    });
+
+    test("a published-image stack is rolled back through prebuiltImage", async () => {
+        const world = new World();
+        world.config = { prebuiltImage: "ghcr.io/suitenumerique/calendars-caldav:v0.2.0" };
+        world.listing = `${DUMP} ${OLD_ID} ${PUBLISHED}\n`;
+        await world.run();
+        assert.ok(world.steps.includes(`set prebuiltImage ${PUBLISHED}`), world.steps.join(", "));
+    });
+
+    for (const [what, spoil, message] of [
+        ["not healthy", (w: World) => { w.fail.health = true; }, new RegExp(`${SERVER} is not healthy after 180 s`)],
+        ["another image", (w: World) => { w.upRuns = `sha256:${"c".repeat(64)}`; }, new RegExp(`runs sha256:c+, not the dump's image ${OLD_ID}`)],
+        ["no table", (w: World) => { w.fail.tables = true; }, /schema sabre has no table/],
+    ] as const) {
+        test(`success is not reported when the server ends up ${what}`, async () => {
+            const world = new World();
+            spoil(world);
+            await assert.rejects(world.run(), (e: Error) => /is restored, but: /.test(e.message) && message.test(e.message));
+        });
+    }
+
+    test("refuses before anything when the dump is unknown, its image is gone, or the stack has no dump container", async () => {
+        const unknown = new World();
+        await assert.rejects(unknown.run({ dump: "caldav-000009-20261128T041500Z-aaaaaaaaaaaa.dump" }), /is not among the dumps of stack prod/);
+        const gone = new World();
+        gone.images = {};
+        await assert.rejects(gone.run(), /is not on this host .* Nothing was changed\./);
+        const legacy = new World();
+        legacy.listing = `caldav-000001-20261128T041500Z-unknown.dump unknown unknown\n`;
+        await assert.rejects(legacy.run({ dump: "caldav-000001-20261128T041500Z-unknown.dump" }), /\(unknown\) is not on this host/);
+        for (const world of [unknown, gone, legacy]) {
+            assert.deepEqual(world.steps, []);
+        }
+        const noDumps = new World();
+        const host = noDumps.host();
+        await assert.rejects(rollback({ stack: "prod", dump: DUMP, yes: true, workDir: "/" }, noDumps.stack(), { ...host, container: () => undefined },
+            { log: () => undefined, error: () => undefined, confirm: async () => undefined }), /no dump container calendars-caldav-prod-dump on this Docker host/);
     });
 });
