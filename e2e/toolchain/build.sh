@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Builds the e2e toolchain from Go modules only (no GitHub, no plugin
-# downloads): the Pulumi CLI and one pulumi-resource-<name> binary per
-# directory e2e/toolchain/providers/<name>/, versions from versions.env.
+# downloads): the Pulumi CLI, the Node.js language host pulumi-language-nodejs
+# (our own, e2e/toolchain/language-host/) and one pulumi-resource-<name> binary
+# per directory e2e/toolchain/providers/<name>/, versions from versions.env.
 #
 # Binaries land in a cache OUTSIDE the repository:
 #   ${CALENDARS_E2E_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/calendars-caldav-e2e}/toolchain/<key>/bin/
 # where <key> hashes the versions, the Go version, the build recipe and every
-# file of e2e/toolchain/cli and e2e/toolchain/providers/<name> (a change
-# rebuilds). The bin dir path is the LAST line of stdout; everything else goes
+# file of e2e/toolchain/cli, language-host and providers/<name> (a change
+# rebuilds that binary only). The bin dir path is the LAST line of stdout; everything else goes
 # to stderr:
 #   bin=$(e2e/toolchain/build.sh | tail -1)
 #
@@ -35,7 +36,7 @@ for arg in "$@"; do
   case $arg in
     --check) check_only=true ;;
     --prune) prune=true ;;
-    -h|--help) sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 0 ;;
+    -h|--help) sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 0 ;;
     *) die "unknown argument: $arg (see --help)" ;;
   esac
 done
@@ -100,15 +101,30 @@ glue_files() {
   fi | LC_ALL=C sort -z
 }
 
-# Hash of the glue sources (paths + contents).
+# Hash of the glue sources (paths + contents), minus the files matching the
+# globs of "hash_exclude" in its toolchain.conf (files that are not build
+# inputs, e.g. the language host's tests: editing them rebuilds nothing).
 hash_dir() {
-  glue_files "$1" | (cd "$1" && xargs -0 -r sha256sum) | sha256sum | cut -c1-64
+  glue_files "$1" | without_excluded "$1" | (cd "$1" && xargs -0 -r sha256sum) | sha256sum | cut -c1-64
+}
+
+without_excluded() { # <dir>; NUL-separated paths on stdin and stdout
+  local f pat pats
+  read -ra pats <<<"$(glue_conf "$1" hash_exclude)"
+  while IFS= read -r -d '' f; do
+    for pat in "${pats[@]}"; do
+      # shellcheck disable=SC2053 # $pat is a glob on purpose
+      [[ $f == $pat ]] && continue 2
+    done
+    printf '%s\0' "$f"
+  done
 }
 
 # Optional settings of a glue directory: <dir>/toolchain.conf, lines
 # "key = value" ("#" comments). Keys: build_tags (for go generate and go
 # build), unsupported (SDK tokens the glue deliberately does not serve; read
-# by check-sdk-names.js). Prints the values of <key>, space-separated.
+# by check-sdk-names.js), hash_exclude (globs of files left out of the part
+# hash). Prints the values of <key>, space-separated.
 glue_conf() { # <dir> <key>
   [[ -f $1/toolchain.conf ]] || return 0
   sed -nE "s/^[[:space:]]*$2[[:space:]]*=[[:space:]]*//p" "$1/toolchain.conf" | sed 's/[[:space:]]*#.*//' | paste -sd' '
@@ -126,6 +142,15 @@ cli_pkg_version=$(gomod_require "$here/cli" github.com/pulumi/pulumi/pkg/v3)
 [[ $cli_pkg_version == "v$PULUMI_VERSION" ]] ||
   die "$rel/cli/go.mod requires github.com/pulumi/pulumi/pkg/v3 ${cli_pkg_version:-<none>} but versions.env has PULUMI_VERSION=$PULUMI_VERSION: regenerate it (README.md, 'Bumping versions')"
 parts+=("pulumi|$PULUMI_VERSION|$here/cli|github.com/pulumi/pulumi/pkg/v3/cmd/pulumi|-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION|@pulumi/pulumi|PULUMI_VERSION")
+# The Node.js language host (`pulumi up` in a project directory runs
+# programs through it): our own module on sdk/v3 at the CLI's version,
+# reporting the CLI's version like the official one.
+if [[ -f $here/language-host/go.mod ]]; then
+  host_sdk_version=$(gomod_require "$here/language-host" github.com/pulumi/pulumi/sdk/v3)
+  [[ $host_sdk_version == "v$PULUMI_VERSION" ]] ||
+    die "$rel/language-host/go.mod requires github.com/pulumi/pulumi/sdk/v3 ${host_sdk_version:-<none>} but versions.env has PULUMI_VERSION=$PULUMI_VERSION: update it (README.md, 'Bumping versions')"
+fi
+parts+=("pulumi-language-nodejs|$PULUMI_VERSION|$here/language-host|.|-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION|@pulumi/pulumi|PULUMI_VERSION")
 for name in $TOOLCHAIN_PROVIDERS; do
   var=PROVIDER_VERSION_$(tr 'a-z-' 'A-Z_' <<<"$name")
   version=${!var:-}
@@ -241,7 +266,7 @@ for idx in "${!parts[@]}"; do
     continue
   fi
   if [[ ! -f $dir/go.mod ]]; then
-    log "ERROR: [$i/$total] cannot build $bin $version ($npm, $var in versions.env): the provider glue $reldir/ does not exist (no go.mod); see README.md, 'Provider glue'"
+    log "ERROR: [$i/$total] cannot build $bin $version ($npm, $var in versions.env): $reldir/ does not exist (no go.mod); see README.md, 'Provider glue'"
     failures+=("$bin $version: missing glue $reldir/go.mod")
     continue
   fi
@@ -265,22 +290,26 @@ for idx in "${!parts[@]}"; do
     "$GO" build -tags "$tags" -ldflags "$ldflags" -o "$tmp/$bin" "$pkg") >"$staging/$bin.log" 2>&1; then
     rm -rf "$tmp/src"
     # The binary must report exactly the version the npm SDK asks for.
-    if [[ $bin == pulumi ]]; then
-      got=$(PULUMI_HOME=$tmp/home PULUMI_SKIP_UPDATE_CHECK=true "$tmp/$bin" version 2>/dev/null || true)
-      want=v$version
-    else
-      got=$("$tmp/$bin" -version 2>/dev/null || true)
-      want=$version
-    fi
+    case $bin in
+      pulumi)
+        got=$(PULUMI_HOME=$tmp/home PULUMI_SKIP_UPDATE_CHECK=true "$tmp/$bin" version 2>/dev/null || true)
+        want=v$version ;;
+      pulumi-language-*)
+        got=$("$tmp/$bin" -version 2>/dev/null || true)
+        want=v$version ;;
+      *)
+        got=$("$tmp/$bin" -version 2>/dev/null || true)
+        want=$version ;;
+    esac
     rm -rf "${tmp:?}/home"
     if [[ $got != "$want" ]]; then
-      log "ERROR: [$i/$total] $bin built from $reldir reports version '$got', expected '$want' (the glue must take its version from -X main.version=...)"
+      log "ERROR: [$i/$total] $bin built from $reldir reports version '$got', expected '$want' (it must take its version from the -X ldflag: $ldflags)"
       failures+=("$bin $version: reports version '$got'")
       rm -rf "$tmp"
       continue
     fi
     names_note=""
-    if [[ $bin != pulumi ]] && ! check_names "${bin#pulumi-resource-}" "$tmp/$bin" "$staging/$bin.names"; then
+    if [[ $bin == pulumi-resource-* ]] && ! check_names "${bin#pulumi-resource-}" "$tmp/$bin" "$staging/$bin.names"; then
       log "ERROR: [$i/$total] $bin built from $reldir serves names that differ from $npm (node_modules):"
       grep -v '^==' "$staging/$bin.names" | sed 's/^/  | /' >&2
       failures+=("$bin $version: names differ from $npm (fix the ProviderInfo in $reldir, or list deliberate gaps as 'unsupported = <token>' in $reldir/toolchain.conf)")
