@@ -118,13 +118,13 @@ function deploy(config: CaldavConfig, found: Found) {
     // resource: with only the database protected, it took the server down before refusing.
     // This guard depends on every resource and carries the same protection, so the destroy
     // of a protected stack stops before it deletes anything.
-    // (A failed dump or record fails it first.)
-    const backups = preUpgradeDump && record ? [preUpgradeDump, record] : [];
-    const guarded: pulumi.Resource[] = [...backups, server, database];
+    // A failed dump or record fails it first: the record is waited for only once the dump
+    // succeeded (a failed dump leaves the record, and the server, unregistered for good).
+    const guarded: pulumi.Resource[] = [...(preUpgradeDump && record ? [preUpgradeDump, record] : []), server, database];
     new random.RandomId("destroy-guard", { byteLength: 4 }, {
         protect: config.protect,
-        dependsOn: backups.length > 0
-            ? pulumi.all(backups.map((b) => b.done)).apply(() => guarded) as pulumi.Output<pulumi.Resource[]>
+        dependsOn: preUpgradeDump && record
+            ? preUpgradeDump.done.apply(() => record.done).apply(() => guarded) as pulumi.Output<pulumi.Resource[]>
             : guarded,
     });
 

@@ -4,6 +4,7 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import type { BackupConfig } from "./config";
 import type { ServerConnection } from "./server";
+import { gated } from "./settle";
 
 /** Where the tools containers see backup.location. */
 export const BACKUP_DIR = "/backups";
@@ -62,7 +63,7 @@ function runOnce(
     extraEnv: Record<string, pulumi.Input<string>>,
     failed: (exitCode: number, urn: string) => string,
     opts: pulumi.CustomResourceOptions,
-): { container: docker.Container; done: pulumi.Output<pulumi.Resource[]> } {
+): { containerName: pulumi.Output<string>; done: pulumi.Output<pulumi.Resource[]> } {
     const db = args.database;
     const environment: Record<string, pulumi.Input<string>> = {
         PGHOST: db.host,
@@ -95,13 +96,14 @@ function runOnce(
         // Fixed name: the old one goes before the next runs.
         deleteBeforeReplace: true,
     });
-    const done = pulumi.all([container.exitCode, container.urn]).apply(([code, urn]) => {
+    const inputs = [args.tools, args.network, args.location.source, ...Object.values(environment)];
+    const done = gated(inputs, pulumi.all([container.exitCode, container.urn])).apply(([code, urn]) => {
         if (code !== undefined && code !== 0) {
             throw new BackupError(failed(code, urn));
         }
         return [];
     });
-    return { container, done };
+    return { containerName: gated(inputs, container.name), done };
 }
 
 export interface PreUpgradeDumpArgs extends Omit<BackupConfig, "enabled"> {
@@ -165,7 +167,7 @@ export class PreUpgradeDump extends pulumi.ComponentResource {
         const dump = runOnce(`${name}-container`, args.containerName, this.tools, DUMP_SCRIPT, { KEEP: String(args.keep) },
             (code, urn) => dumpFailedMessage(args.containerName, code, urn), { parent: this });
 
-        this.containerName = dump.container.name;
+        this.containerName = dump.containerName;
         this.done = dump.done;
         this.registerOutputs({ containerName: this.containerName });
     }
@@ -209,6 +211,6 @@ export class DeploymentRecord extends pulumi.ComponentResource {
                 "Fix the cause and run pulumi up again.",
             { parent: this });
         this.done = record.done;
-        this.registerOutputs({ containerName: record.container.name });
+        this.registerOutputs({ containerName: record.containerName });
     }
 }

@@ -2,6 +2,7 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import type { CaldavServerConfig } from "./config";
 import { goDuration } from "./duration";
+import { gated } from "./settle";
 
 /** How the CalDAV server reaches its database (PG* and CALDAV_DB_SCHEMA); the dump uses the same. */
 export interface ServerConnection {
@@ -137,9 +138,11 @@ export class CaldavServer extends pulumi.ComponentResource {
             },
         });
 
-        // Settles (fails) with `after` when the container never registers.
-        this.containerName = args.after ? pulumi.all([args.after, container.name]).apply(([, n]) => n) : container.name;
-        this.containerId = container.id;
+        // Fail with `after` or a failed input (the container then never registers): what waits
+        // on them (the stack's outputs, the deployment record) fails with them, never waits.
+        const inputs = [args.image, args.network.name, ...Object.values(environment), ...(args.after ? [args.after] : [])];
+        this.containerName = gated(inputs, container.name);
+        this.containerId = gated(inputs, container.id);
         this.origin = `http://${args.network.alias}:${HTTP_PORT}`;
         this.caldavUrl = `${this.origin}${args.baseUri}`;
         this.publicUrl = args.publish ? `http://${args.publish.ip}:${args.publish.port}${args.baseUri}` : undefined;

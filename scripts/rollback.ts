@@ -184,7 +184,8 @@ export interface StackOps {
     setConfig(change: Redeploy): Promise<void>;
     /** Puts the stack's config file back as it was before setConfig. */
     restoreConfig(): void;
-    preview(): Promise<void>;
+    /** The number of resources the update would delete (replacements aside). */
+    preview(): Promise<number>;
     up(): Promise<void>;
 }
 
@@ -240,7 +241,7 @@ export async function rollback(options: Options, stack: StackOps, host: Host, io
     const { PGDATABASE: database, CALDAV_DB_SCHEMA: schema, PGHOST: pgHost } = setup.env;
 
     log(`This will, for stack ${options.stack}:`);
-    log(`  1. check that ${dump} reads back whole${changesConfig ? ` and that the stack previews with ${redeploy.key} ${redeploy.value}` : ""};`);
+    log(`  1. check that ${dump} reads back whole and that the stack previews${changesConfig ? ` with ${redeploy.key} ${redeploy.value}` : ""}, deleting nothing;`);
     log(`  2. stop the CalDAV container ${server} (the service is down until step 4 ends);`);
     log(`  3. in one transaction, DROP schema ${schema} of database ${database} on ${pgHost} with everything in it ` +
         `(every calendar, event and share written since the dump) and restore ${dump};`);
@@ -257,13 +258,19 @@ export async function rollback(options: Options, stack: StackOps, host: Host, io
     log(check.stdout.trim());
     if (changesConfig) {
         await stack.setConfig(redeploy);
-        try {
-            await stack.preview();
-        } catch (error) {
-            stack.restoreConfig();
-            throw new RollbackError(`the stack does not preview with ${redeploy.key} ${redeploy.value}: ${(error as Error).message.trim()}\n` +
-                `Nothing was changed (Pulumi.${options.stack}.yaml is as it was).`);
-        }
+    }
+    const unchanged = `Nothing was changed${changesConfig ? ` (Pulumi.${options.stack}.yaml is as it was)` : ""}.`;
+    let deletes: number;
+    try {
+        deletes = await stack.preview();
+    } catch (error) {
+        stack.restoreConfig();
+        throw new RollbackError(`the stack does not preview${changesConfig ? ` with ${redeploy.key} ${redeploy.value}` : ""}: ${(error as Error).message.trim()}\n${unchanged}`);
+    }
+    if (deletes > 0) {
+        // The up that follows the restore only swaps the image: a plan that deletes is not this tool's to run.
+        stack.restoreConfig();
+        throw new RollbackError(`the stack's preview would delete ${deletes} resource(s): run pulumi preview --diff to see why. ${unchanged}`);
     }
 
     const wasRunning = host.container(server)?.State.Running ?? false;
@@ -273,9 +280,7 @@ export async function rollback(options: Options, stack: StackOps, host: Host, io
     }
     const applied = tools(RESTORE_SCRIPT, { MODE: "apply", DUMP: dump });
     if (applied.status !== 0) {
-        if (changesConfig) {
-            stack.restoreConfig();
-        }
+        stack.restoreConfig();
         if (wasRunning) {
             host.start(server);
         }
@@ -297,12 +302,15 @@ export async function rollback(options: Options, stack: StackOps, host: Host, io
 
     // `up` changes nothing when the image was already the configured one: the server the
     // tool stopped is then still stopped (`unless-stopped` does not restart it).
-    if (!host.container(server)?.State.Running) {
+    const problems: string[] = [];
+    const afterUp = host.container(server);
+    if (!afterUp) {
+        problems.push(`there is no container ${server}`);
+    } else if (!afterUp.State.Running) {
         host.start(server);
         log(`started ${server}`);
     }
-    const problems: string[] = [];
-    if (!(await host.healthy(server, HEALTH_TIMEOUT_SECONDS))) {
+    if (afterUp && !(await host.healthy(server, HEALTH_TIMEOUT_SECONDS))) {
         problems.push(`${server} is not healthy after ${HEALTH_TIMEOUT_SECONDS} s (docker logs ${server})`);
     }
     const running = host.container(server);
@@ -386,10 +394,28 @@ export const dockerHost: Host = {
     },
 };
 
+/**
+ * The program at `root` (index.ts and its components), evaluated afresh: Node caches a
+ * module once loaded, and a program whose module is cached registers no resource, which
+ * the engine reads as "delete everything". Every operation of this process needs it.
+ */
+export function freshProgram(root: string): () => Promise<Record<string, unknown>> {
+    const index = require.resolve(path.join(root, "index"));
+    const components = path.join(root, "components") + path.sep;
+    return async () => {
+        for (const file of Object.keys(require.cache)) {
+            if (file === index || file.startsWith(components)) {
+                delete require.cache[file];
+            }
+        }
+        // eslint-disable-next-line @typescript-eslint/no-require-imports -- the module's exports are the stack outputs
+        return { ...require(index) };
+    };
+}
+
 async function pulumiStack(options: Options): Promise<StackOps> {
-    // The program in this process (as `pulumi up` would run index.ts).
-    // eslint-disable-next-line @typescript-eslint/no-require-imports -- the module's exports are the stack outputs
-    const program = async () => ({ ...require(path.join(ROOT, "index.ts")) });
+    // The program in this process (as `pulumi up` would run index.ts), afresh each time.
+    const program = freshProgram(ROOT);
     const stack = await LocalWorkspace.selectStack({ stackName: options.stack, projectName: PROJECT, program }, { workDir: options.workDir });
     const file = path.join(options.workDir, `Pulumi.${options.stack}.yaml`);
     let saved: string | undefined;
@@ -413,7 +439,7 @@ async function pulumiStack(options: Options): Promise<StackOps> {
                 fs.writeFileSync(file, saved);
             }
         },
-        preview: async () => void await stack.preview(progress),
+        preview: async () => (await stack.preview(progress)).changeSummary.delete ?? 0,
         up: async () => void await stack.up(progress),
     };
 }

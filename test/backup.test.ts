@@ -4,7 +4,7 @@ import * as assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { BACKUP_DIR, BackupError } from "../components/backup";
 import { localSource } from "./fixtures";
-import { containerEnv, evaluateOnce, Evaluation, StackConfig, withConfig } from "./harness";
+import { containerEnv, evaluate, evaluateOnce, Evaluation, StackConfig, withConfig } from "./harness";
 
 const CONTAINER = "docker:index/container:Container";
 const ADMIN_PASSWORD = "admin-secret-value";
@@ -61,6 +61,12 @@ describe("dump before an image change", () => {
         assert.match(evaluation.error.message, /docker logs calendars-caldav-test-dump/);
         assert.match(evaluation.error.message, /pulumi up --replace 'urn:pulumi:test::calendars-caldav::calendars:caldav:PreUpgradeDump\$docker:index\/container:Container::backup-container'/);
         assert.deepEqual(evaluation.byType(CONTAINER).map((c) => c.name), ["backup-container"], "no server, no record");
+    });
+
+    test("a failed dump ends the program: nothing waits for the server or the record", { timeout: 30_000 }, async () => {
+        const dumpFailed = await evaluate(withConfig({ source: localSource() }, {}), { postgresAdminPassword: ADMIN_PASSWORD },
+            { networks: { messages_internal: { subnet: "172.29.0.0/16" } }, states: { "backup-container": { exitCode: 3 } }, drain: true });
+        assert.ok(dumpFailed.error instanceof BackupError, String(dumpFailed.error));
     });
 
     test("a dump that succeeded lets the server through", async () => {

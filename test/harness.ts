@@ -62,6 +62,14 @@ export interface EvaluateOptions {
     docker?: DockerWorld;
     /** Output properties the provider reports, by resource name, over the mock's defaults. */
     states?: Record<string, Record<string, unknown>>;
+    /**
+     * After a failure, still wait until every registration and registered output has
+     * settled, as a process that must end waits for them: an evaluation that never ends
+     * is a program that hangs (give such a test a timeout).
+     */
+    drain?: boolean;
+    /** Resources (by name) whose creation the provider fails. */
+    failing?: string[];
 }
 
 export type StackConfig = Record<string, unknown>;
@@ -352,10 +360,12 @@ async function evaluateInOwnStore(config: StackConfig, secrets: Record<string, s
     let error: Error | undefined;
 
     await pulumi.runtime.setMocks({
-        newResource: async ({ type, name, inputs }) => ({
-            id: `${name}-id`,
-            state: { ...mockState(type, name, inputs, generated), ...options.states?.[name] },
-        }),
+        newResource: async ({ type, name, inputs }) => {
+            if (options.failing?.includes(name)) {
+                throw new Error(`the provider failed to create ${name}`);
+            }
+            return { id: `${name}-id`, state: { ...mockState(type, name, inputs, generated), ...options.states?.[name] } };
+        },
         call: async ({ token, inputs }) => {
             if (token === "docker:index/getNetwork:getNetwork") {
                 const network = networks[inputs.name];
@@ -446,6 +456,9 @@ async function evaluateInOwnStore(config: StackConfig, secrets: Record<string, s
         })()]);
     } catch (caught) {
         error = caught as Error;
+        if (options.drain) {
+            await pulumi.runtime.disconnect();
+        }
         // A failed program never drains: the failed resource's URN and outputs stay
         // pending, and so does the RPC of every component output that waits on them
         // (pulumi.runtime.disconnect() would wait forever). In a real run the process

@@ -3,10 +3,13 @@
 // leaves the server as it found it (or says exactly where things stand), and success
 // is reported only once proven. (The real thing runs in e2e/scenarios/upgrade.test.ts.)
 import * as assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { describe, test } from "node:test";
 import { LIST_SCRIPT, RESTORE_SCRIPT, VERIFY_SCRIPT } from "../components/backup";
+import { tempDir } from "./fixtures";
 import {
-    ContainerInfo, Host, ImageConfig, main, Options, parseArgs, parseListing, Redeploy, redeployConfig, rollback,
+    ContainerInfo, freshProgram, Host, ImageConfig, main, Options, parseArgs, parseListing, Redeploy, redeployConfig, rollback,
     RollbackError, StackOps, USAGE,
 } from "../scripts/rollback";
 
@@ -52,6 +55,18 @@ describe("rollback arguments", () => {
             assert.match(stderr.join(""), /usage: npm run rollback -- --stack <stack>/);
             assert.doesNotMatch(stderr.join(""), /\n\s+at /, "no stack trace");
         }
+    });
+});
+
+describe("the program the tool runs", () => {
+    test("is evaluated afresh for every operation, components included: a cached module registers nothing, which deletes everything", async () => {
+        const root = tempDir("program");
+        fs.mkdirSync(path.join(root, "components"));
+        fs.writeFileSync(path.join(root, "components", "part.js"), "globalThis.partLoads = (globalThis.partLoads ?? 0) + 1;\n");
+        fs.writeFileSync(path.join(root, "index.js"), "require('./components/part');\nexports.loads = globalThis.partLoads;\n");
+        const program = freshProgram(root);
+        assert.deepEqual([(await program()).loads, (await program()).loads, (await program()).loads], [1, 2, 3]);
+        delete (globalThis as { partLoads?: number }).partLoads;
     });
 });
 
@@ -104,6 +119,8 @@ class World {
     images: Record<string, { tags: string[]; digests: string[] }> = { [OLD_ID]: { tags: [BUILT], digests: [] } };
     listing = `${DUMP} ${OLD_ID} ${BUILT}\n`;
     fail: { check?: boolean; preview?: boolean; apply?: boolean; up?: boolean; tables?: boolean; health?: boolean } = {};
+    /** What the preview would delete. */
+    deletes = 0;
     configFile = "as committed";
 
     container(name: string): ContainerInfo | undefined {
@@ -171,14 +188,17 @@ class World {
                 this.configFile = `${change.key}=${change.value}`;
             },
             restoreConfig: () => {
-                this.steps.push("restore config");
-                this.configFile = "as committed";
+                if (this.configFile !== "as committed") {
+                    this.steps.push("restore config");
+                    this.configFile = "as committed";
+                }
             },
             preview: async () => {
                 this.steps.push("preview");
                 if (this.fail.preview) {
                     throw new Error("source.ref 0123 was not found");
                 }
+                return this.deletes;
             },
             up: async () => {
                 this.steps.push("up");
@@ -251,6 +271,31 @@ describe("rollback to a dump", () => {
         assert.equal(world.server.running, true);
     });
 
+    test("a preview that would delete resources: refused before anything changes", async () => {
+        const world = new World();
+        world.deletes = 25;
+        await assert.rejects(world.run(), /the stack's preview would delete 25 resource\(s\): run pulumi preview --diff to see why\. Nothing was changed \(Pulumi\.prod\.yaml is as it was\)\./);
+        assert.deepEqual(world.steps, [`check ${DUMP}`, `set source.ref ${COMMIT}`, "preview", "restore config"]);
+        assert.equal(world.server.running, true);
+        const same = new World();
+        same.config = { sourceRef: COMMIT };
+        same.deletes = 1;
+        await assert.rejects(same.run(), /would delete 1 resource\(s\).* Nothing was changed\.$/);
+        assert.deepEqual(same.steps, [`check ${DUMP}`, "preview"]);
+    });
+
+    test("no server container after the up: said, not started", async () => {
+        const world = new World();
+        const host = world.host();
+        let upDone = false;
+        const stack = { ...world.stack(), up: async () => { upDone = true; } };
+        await assert.rejects(rollback({ stack: "prod", dump: DUMP, yes: true, workDir: "/" }, stack,
+            { ...host, container: (name) => (upDone && name === SERVER ? undefined : world.container(name)) },
+            { log: () => undefined, error: () => undefined, confirm: async () => undefined }),
+        new RegExp(`is restored, but: there is no container ${SERVER}`));
+        assert.ok(!world.steps.includes(`start ${SERVER}`));
+    });
+
     test("a restore that fails: rolled back, the config put back, the server started again", async () => {
         const world = new World();
         world.fail.apply = true;
@@ -283,7 +328,7 @@ describe("rollback to a dump", () => {
         // The server runs the dump's image already: up changes nothing.
         world.server.image = OLD_ID;
         await world.run();
-        assert.deepEqual(world.steps, [`check ${DUMP}`, `stop ${SERVER}`, `apply ${DUMP}`, "up", `start ${SERVER}`, `wait ${SERVER}`, "verify"]);
+        assert.deepEqual(world.steps, [`check ${DUMP}`, "preview", `stop ${SERVER}`, `apply ${DUMP}`, "up", `start ${SERVER}`, `wait ${SERVER}`, "verify"]);
         assert.equal(world.server.running, true);
         assert.match(world.logged.join("\n"), new RegExp(`run pulumi up \\(source.ref is already ${COMMIT}\\) and start ${SERVER}`));
     });

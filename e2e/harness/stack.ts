@@ -57,6 +57,15 @@ function isSecure(value: unknown): boolean {
     return typeof value === "object" && value !== null && "secure" in value;
 }
 
+/** An operation in a process of its own that runs longer than this has hung: it fails the test instead of the whole run. */
+const OWN_PROCESS_TIMEOUT_MS = 300_000;
+
+function hung(result: { error?: Error; stderr: string }, what: string): void {
+    if (result.error) {
+        throw new Error(`${what} did not end within ${OWN_PROCESS_TIMEOUT_MS / 1000} s (${result.error.message}); its stderr:\n${result.stderr}`);
+    }
+}
+
 function log(line: string): void {
     process.stderr.write(`    ${line}\n`);
 }
@@ -197,7 +206,8 @@ export class TestStack {
      */
     upInOwnProcess(): string | undefined {
         const result = spawnSync(process.execPath, ["--import", "tsx", path.join(__dirname, "operation.ts"), this.dir, this.name, "up"],
-            { cwd: ROOT, encoding: "utf8", env: { ...process.env, ...this.env } });
+            { cwd: ROOT, encoding: "utf8", env: { ...process.env, ...this.env }, timeout: OWN_PROCESS_TIMEOUT_MS });
+        hung(result, "up");
         return result.status === 0 ? undefined : result.stderr;
     }
 
@@ -208,7 +218,8 @@ export class TestStack {
     rollback(args: string[]): { status: number | null; stdout: string; stderr: string } {
         const result = spawnSync(process.execPath,
             ["--import", "tsx", path.join(ROOT, "scripts", "rollback.ts"), "--stack", this.name, "--work-dir", this.dir, ...args],
-            { cwd: ROOT, encoding: "utf8", env: { ...process.env, ...this.env, PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK: "true" } });
+            { cwd: ROOT, encoding: "utf8", env: { ...process.env, ...this.env, PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK: "true" }, timeout: OWN_PROCESS_TIMEOUT_MS });
+        hung(result, "rollback");
         for (const line of result.stderr.split("\n").filter((l) => l.trim())) {
             log(`[${this.name} rollback] ${line}`);
         }

@@ -1,8 +1,11 @@
 // Failures an operator can cause, deployed for real: `up` must fail, say why, and
 // leave no server that looks healthy.
 import * as assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { exists, inspect, psql } from "../harness/docker";
+import { docker, exists, inspect, psql } from "../harness/docker";
 import { AttachHost } from "../harness/fixtures";
 import { TestStack } from "../harness/stack";
 
@@ -40,6 +43,23 @@ describe("attach failures an operator can cause", () => {
             assert.equal(exists("container", "calendars-caldav-nomatch"), false);
         } finally {
             await fresh.dispose();
+        }
+    });
+
+    test("a first up whose backup.location cannot be written fails, naming it, ends, and starts no server", async () => {
+        const notADirectory = path.join(os.tmpdir(), `calendars-e2e-not-a-directory-${process.pid}`);
+        fs.writeFileSync(notADirectory, "");
+        const fresh = await TestStack.create("nobackups", { ...host.stackConfig(), backup: { ...(host.stackConfig().backup as object), location: notADirectory }, protect: false },
+            { postgresAdminPassword: host.messages.adminPassword });
+        try {
+            assert.match(fresh.upInOwnProcess() ?? "up succeeded",
+                /the dump before the image change failed \(exit code 3\), so the CalDAV server was not replaced/);
+            assert.match(docker("logs", "calendars-caldav-nobackups-dump"), /backup\.location is not a writable directory/);
+            assert.equal(exists("container", "calendars-caldav-nobackups"), false, "no server");
+            assert.equal(exists("container", "calendars-caldav-nobackups-record"), false, "nothing recorded");
+        } finally {
+            await fresh.dispose();
+            fs.rmSync(notADirectory, { force: true });
         }
     });
 
