@@ -162,5 +162,13 @@ export async function containerAddress(args: ContainerAddressArgs): Promise<stri
                 "give postgres.host a name only Messages' PostgreSQL has (e.g. its container name).",
         );
     }
-    return matches[0].ip;
+    const [match] = matches;
+    if (parseIpv4(match.ip) === undefined) {
+        // An empty host would make the provider connect to localhost, with the admin password.
+        throw new DiscoveryError(
+            `postgres.host ${name} is container ${match.container} on network ${network}, but it has no IPv4 address there ` +
+                `(${match.ip ? `"${match.ip}"` : "none"}: an IPv6-only network, or the container is not running). ${USE_ADMIN_HOST}`,
+        );
+    }
+    return match.ip;
 }

@@ -3,7 +3,7 @@ import * as path from "path";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import type { ImageConfig } from "./config";
-import { fetchSource, SourceError } from "./source";
+import { fetchSource, SourceError, withoutCredentials } from "./source";
 
 /** A source checked out at a commit, with its build context found (see checkoutSource). */
 export interface CheckedOutSource {
@@ -79,7 +79,7 @@ function buildContext(dir: string, commit: string, source: { repo: string; conte
     const context = path.join(dir, source.context);
     if (!fs.existsSync(path.join(context, "Dockerfile"))) {
         throw new SourceError(
-            `source.context ${source.context} has no Dockerfile at commit ${commit} of source.repo ${source.repo}; ` +
+            `source.context ${source.context} has no Dockerfile at commit ${commit} of source.repo ${withoutCredentials(source.repo).url}; ` +
                 "set source.context to the CalDAV server's directory (docker/sabredav before March 2026, src/caldav since).",
         );
     }

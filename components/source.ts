@@ -30,20 +30,45 @@ export class SourceError extends pulumi.RunError {
     }
 }
 
-async function git(args: string[], cwd?: string): Promise<string> {
-    const { stdout } = await run("git", args, {
+/**
+ * source.repo split for git: the URL without credentials (what git's arguments and every
+ * message show) and, for an http(s) URL that carried some, the user and password, which
+ * git gets from a credential helper that reads them from its environment (never argv).
+ */
+export function withoutCredentials(repo: string): { url: string; username?: string; password?: string } {
+    const match = /^(https?:\/\/)([^@/]*)@(.*)$/i.exec(repo);
+    if (!match) {
+        return { url: repo };
+    }
+    const [user, ...password] = match[2].split(":");
+    return { url: `${match[1]}${match[3]}`, username: decodeURIComponent(user), password: decodeURIComponent(password.join(":")) };
+}
+
+// Answers git's `get` from the environment; the secret values never reach a command line.
+const CREDENTIAL_HELPER = '!f() { test "$1" = get && printf "username=%s\\npassword=%s\\n" "$CALDAV_GIT_USERNAME" "$CALDAV_GIT_PASSWORD"; }; f';
+
+async function git(args: string[], cwd?: string, credentials: { username?: string; password?: string } = {}): Promise<string> {
+    const helper = credentials.username !== undefined
+        ? ["-c", "credential.helper=", "-c", `credential.helper=${CREDENTIAL_HELPER}`]
+        : [];
+    const { stdout } = await run("git", [...helper, ...args], {
         cwd,
         // Never wait on a credential prompt: fail with git's message instead.
-        env: { ...process.env, GIT_TERMINAL_PROMPT: "0" },
+        env: {
+            ...process.env,
+            GIT_TERMINAL_PROMPT: "0",
+            ...(credentials.username !== undefined && { CALDAV_GIT_USERNAME: credentials.username, CALDAV_GIT_PASSWORD: credentials.password ?? "" }),
+        },
         maxBuffer: 16 * 1024 * 1024,
         timeout: 10 * 60 * 1000,
     });
     return stdout.trim();
 }
 
+/** git's own words, without any credentials it may quote from a URL. */
 function gitMessage(error: unknown): string {
     const stderr = (error as { stderr?: string }).stderr?.trim();
-    return stderr || (error as Error).message;
+    return (stderr || (error as Error).message).replace(/(https?:\/\/)[^@/\s']*@/gi, "$1");
 }
 
 /** Full ref names a short ref may stand for, in git's own precedence (tags before branches). */
@@ -57,12 +82,13 @@ async function resolveRef(spec: SourceSpec): Promise<{ commit: string; fetchRef:
         return { commit: spec.ref, fetchRef: spec.ref };
     }
     const candidates = candidateRefs(spec.ref);
+    const { url, ...credentials } = withoutCredentials(spec.repo);
     let listing: string;
     try {
-        listing = await git(["ls-remote", "--", spec.repo, ...candidates.flatMap((c) => [c, `${c}^{}`])]);
+        listing = await git(["ls-remote", "--", url, ...candidates.flatMap((c) => [c, `${c}^{}`])], undefined, credentials);
     } catch (error) {
         throw new SourceError(
-            `could not read source.repo ${spec.repo}: ${gitMessage(error)}\n` +
+            `could not read source.repo ${url}: ${gitMessage(error)}\n` +
                 "Check the URL, network access and credentials (git must reach it without a prompt).",
         );
     }
@@ -78,7 +104,7 @@ async function resolveRef(spec: SourceSpec): Promise<{ commit: string; fetchRef:
         }
     }
     throw new SourceError(
-        `source.ref ${spec.ref} is not a branch or tag of source.repo ${spec.repo}; ` +
+        `source.ref ${spec.ref} is not a branch or tag of source.repo ${url}; ` +
             "set source.ref to an existing branch, tag or full 40-character commit SHA.",
     );
 }
@@ -106,13 +132,14 @@ async function headOf(dir: string): Promise<string | undefined> {
 /** Shallow-fetches one commit into a fresh directory and returns the commit it holds. */
 async function fetchInto(dir: string, spec: SourceSpec, fetchRef: string): Promise<string> {
     await git(["init", "--quiet", dir]);
+    const { url, ...credentials } = withoutCredentials(spec.repo);
     try {
-        await git(["fetch", "--quiet", "--depth", "1", "--", spec.repo, fetchRef], dir);
+        await git(["fetch", "--quiet", "--depth", "1", "--", url, fetchRef], dir, credentials);
         await git(["-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", "FETCH_HEAD"], dir);
         return await git(["rev-parse", "HEAD"], dir);
     } catch (error) {
         throw new SourceError(
-            `could not fetch source.ref ${spec.ref} from source.repo ${spec.repo}: ${gitMessage(error)}\n` +
+            `could not fetch source.ref ${spec.ref} from source.repo ${url}: ${gitMessage(error)}\n` +
                 "A commit SHA must be a full 40-character SHA that the remote still has.",
         );
     }
@@ -138,7 +165,7 @@ export async function fetchSource(spec: SourceSpec): Promise<SourceCheckout> {
         const fetched = await fetchInto(staging, spec, fetchRef);
         if (fetched !== commit) {
             throw new SourceError(
-                `source.ref ${spec.ref} of source.repo ${spec.repo} moved while it was fetched (${commit} -> ${fetched}); run again.`,
+                `source.ref ${spec.ref} of source.repo ${withoutCredentials(spec.repo).url} moved while it was fetched (${commit} -> ${fetched}); run again.`,
             );
         }
         fs.rmSync(dir, { recursive: true, force: true });

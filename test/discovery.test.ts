@@ -88,6 +88,14 @@ describe("PostgreSQL address lookup", () => {
             /postgres\.host postgresql names 2 containers on network twins: a-postgresql-1 \(172\.31\.0\.2\), b-postgresql-1 \(172\.31\.0\.3\)\. Docker DNS answers with either, so the CalDAV server could reach the wrong one: give postgres\.host a name only Messages' PostgreSQL has/);
     });
 
+    test("a container without an IPv4 address there fails naming it, never falling back to localhost", async () => {
+        for (const ip of ["", "fd00::5"]) {
+            const directory = { members: async () => [{ container: "messages-postgresql-1", names: ["postgresql"], ip }] };
+            await assert.rejects(containerAddress({ network: "messages_internal", name: "postgresql", endpoint: "unix:///x", platform: "linux", directory }),
+                /postgres\.host postgresql is container messages-postgresql-1 on network messages_internal, but it has no IPv4 address there .* Set postgres\.adminHost/, ip);
+        }
+    });
+
     test("a network the engine does not have fails naming network.name", async () => {
         await assert.rejects(lookup("messages_external", "postgresql"), /network\.name messages_external is not a network on the Docker host unix:\S+\. Start Messages first, or set network\.name to its network\.$/);
     });
