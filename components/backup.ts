@@ -8,6 +8,16 @@ import { gated } from "./settle";
 
 /** Where the tools containers see backup.location. */
 export const BACKUP_DIR = "/backups";
+/**
+ * The server role's password, for libpq (PGPASSFILE), uploaded into the tools containers:
+ * a file, not an environment variable, so that `docker inspect` does not show it.
+ */
+export const PGPASS_FILE = "/run/secrets/caldav.pgpass";
+
+/** A .pgpass line for any host, port, database and user (`:` and `\` escaped). */
+export function pgpassLine(password: string): string {
+    return `*:*:*:*:${password.replace(/[\\:]/g, (c) => `\\${c}`)}\n`;
+}
 
 /** `lib.sh` followed by `<name>.sh` of components/backup-scripts, with BACKUP_DIR set. */
 function backupScript(name: "dump" | "record" | "restore" | "list" | "verify"): string {
@@ -70,7 +80,7 @@ function runOnce(
         PGPORT: String(db.port),
         PGDATABASE: db.name,
         PGUSER: db.user,
-        PGPASSWORD: pulumi.secret(db.password),
+        PGPASSFILE: PGPASS_FILE,
         CALDAV_DB_SCHEMA: db.schema,
         STACK: args.stack,
         ...extraEnv,
@@ -83,6 +93,7 @@ function runOnce(
         image: args.tools,
         command: ["sh", "-c", script],
         envs: Object.entries(environment).map(([key, value]) => pulumi.interpolate`${key}=${value}`),
+        uploads: [{ file: PGPASS_FILE, content: pulumi.secret(pulumi.output(db.password).apply(pgpassLine)), permissions: "0600" }],
         networksAdvanced: [{ name: args.network }],
         volumes: [args.location.kind === "volume"
             ? { volumeName: args.location.source, containerPath: BACKUP_DIR }
@@ -96,7 +107,7 @@ function runOnce(
         // Fixed name: the old one goes before the next runs.
         deleteBeforeReplace: true,
     });
-    const inputs = [args.tools, args.network, args.location.source, ...Object.values(environment)];
+    const inputs = [args.tools, args.network, args.location.source, db.password, ...Object.values(environment)];
     const done = gated(inputs, pulumi.all([container.exitCode, container.urn])).apply(([code, urn]) => {
         if (code !== undefined && code !== 0) {
             throw new BackupError(failed(code, urn));

@@ -140,6 +140,8 @@ export interface ContainerInfo {
 
 /** How the tools container reaches the database and the dumps: the dump container's own settings. */
 export interface ToolsSetup {
+    /** The dump container: its password file is copied from it. */
+    container: string;
     env: Record<string, string>;
     mount: string;
     network: string;
@@ -156,6 +158,7 @@ export function toolsSetup(dumpContainer: string, info: ContainerInfo): ToolsSet
         throw new RollbackError(`${dumpContainer} predates per-stack dump directories: run pulumi up once (it changes no image) and try again`);
     }
     return {
+        container: dumpContainer,
         env,
         mount: `${mount.Type === "volume" ? mount.Name : mount.Source}:${BACKUP_DIR}`,
         network: Object.keys(info.NetworkSettings.Networks)[0],
@@ -367,12 +370,17 @@ export const dockerHost: Host = {
         dockerOk(["start", name]);
     },
     tools(setup, script, env = {}) {
-        // The connection's password goes through a 0600 file, never a command line.
+        // The connection's password stays in files readable by root only, never on a command line.
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "caldav-rollback-"));
         const envFile = path.join(dir, "env");
         try {
             fs.writeFileSync(envFile, Object.entries({ ...setup.env, ...env }).map(([k, v]) => `${k}=${v}`).join("\n") + "\n", { mode: 0o600 });
-            return docker(["run", "--rm", "--network", setup.network, "--volume", setup.mount, "--env-file", envFile,
+            const secrets: string[] = [];
+            if (setup.env.PGPASSFILE) {
+                dockerOk(["cp", `${setup.container}:${setup.env.PGPASSFILE}`, path.join(dir, "pgpass")]);
+                secrets.push("--volume", `${path.join(dir, "pgpass")}:${setup.env.PGPASSFILE}:ro`);
+            }
+            return docker(["run", "--rm", "--network", setup.network, "--volume", setup.mount, ...secrets, "--env-file", envFile,
                 "--entrypoint", "sh", setup.image, "-c", script]);
         } finally {
             fs.rmSync(dir, { recursive: true, force: true });

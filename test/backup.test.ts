@@ -2,9 +2,9 @@
 // when they run, what the server waits for (their scripts: backup-scripts.test.ts).
 import * as assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { BACKUP_DIR, BackupError } from "../components/backup";
+import { BACKUP_DIR, BackupError, PGPASS_FILE, pgpassLine } from "../components/backup";
 import { localSource } from "./fixtures";
-import { containerEnv, evaluate, evaluateOnce, Evaluation, StackConfig, withConfig } from "./harness";
+import { containerEnv, evaluate, evaluateOnce, Evaluation, plainStrings, StackConfig, withConfig } from "./harness";
 
 const CONTAINER = "docker:index/container:Container";
 const ADMIN_PASSWORD = "admin-secret-value";
@@ -28,9 +28,12 @@ describe("dump before an image change", () => {
         const server = evaluation.one(CONTAINER, "caldav");
         const dump = evaluation.one(CONTAINER, "backup-container");
         const [dumpEnv, serverEnv] = [env(dump), env(server)];
-        for (const key of ["PGHOST", "PGPORT", "PGDATABASE", "PGUSER", "PGPASSWORD"]) {
+        for (const key of ["PGHOST", "PGPORT", "PGDATABASE", "PGUSER"]) {
             assert.equal(dumpEnv[key], serverEnv[key], key);
         }
+        assert.deepEqual(dump.inputs.uploads, [{ file: PGPASS_FILE, content: `*:*:*:*:${serverEnv.PGPASSWORD}\n`, permissions: "0600" }],
+            "the server's password, in a file for libpq");
+        assert.equal(dumpEnv.PGPASSFILE, PGPASS_FILE);
         assert.deepEqual([dumpEnv.PGDATABASE, dumpEnv.PGUSER, dumpEnv.PGPORT], ["caldav_db", "caldav_role", "6543"]);
         assert.equal(dumpEnv.CALDAV_DB_SCHEMA, "dav");
         assert.equal(dumpEnv.DEPLOYING_IMAGE, server.inputs.image, "keyed on the server's next image");
@@ -41,17 +44,25 @@ describe("dump before an image change", () => {
         assert.deepEqual(dump.inputs.networksAdvanced.map((n: { name: string }) => n.name), ["messages_internal"]);
     });
 
-    test("its password is a secret on the wire, and no input of it holds another in plain text", async () => {
+    test("its password is a secret on the wire, in no environment variable (docker inspect shows them), and no input holds another in plain text", async () => {
         const evaluation = await run();
-        const dump = evaluation.one(CONTAINER, "backup-container");
-        const password = env(dump).PGPASSWORD;
-        const onWire = (dump.wire.envs as unknown[]).filter((entry) => JSON.stringify(entry).includes(password));
-        assert.equal(onWire.length, 1);
-        assert.ok(SECRET_SIG in (onWire[0] as object), "PGPASSWORD travels as a secret");
-        const plain = JSON.stringify((dump.wire.envs as unknown[]).filter((entry) => typeof entry === "string"));
-        for (const secret of [password, ADMIN_PASSWORD, ...evaluation.generated]) {
-            assert.ok(!plain.includes(secret), "a secret in plain text");
+        for (const name of ["backup-container", "backup-record-container"]) {
+            const container = evaluation.one(CONTAINER, name);
+            const password = env(evaluation.one(CONTAINER, "caldav")).PGPASSWORD;
+            assert.ok(!Object.keys(env(container)).includes("PGPASSWORD"), name);
+            assert.ok(!JSON.stringify(container.inputs.envs).includes(password), `${name}: the password in its environment`);
+            const upload = (container.wire.uploads as Record<string, unknown>[])[0];
+            assert.ok(SECRET_SIG in (upload.content as object), `${name}: the password file travels as a secret`);
+            const plain = JSON.stringify(plainStrings(container.wire));
+            for (const secret of [password, ADMIN_PASSWORD, ...evaluation.generated]) {
+                assert.ok(!plain.includes(secret), `${name}: a secret in plain text`);
+            }
         }
+    });
+
+    test("the password file escapes what .pgpass gives a meaning to", () => {
+        assert.equal(pgpassLine("plain"), "*:*:*:*:plain\n");
+        assert.equal(pgpassLine("a:b\\c*d"), "*:*:*:*:a\\:b\\\\c*d\n");
     });
 
     test("a dump that failed stops the deployment before the server registers, and says how to retry", async () => {
@@ -118,9 +129,10 @@ describe("dump before an image change", () => {
         assert.equal(env(record).DEPLOYING_IMAGE, server.inputs.image);
         assert.equal(record.inputs.image, dump.inputs.image, "the tools image");
         assert.deepEqual(record.inputs.volumes, dump.inputs.volumes);
-        for (const key of ["PGHOST", "PGPORT", "PGDATABASE", "PGUSER", "PGPASSWORD", "CALDAV_DB_SCHEMA"]) {
+        for (const key of ["PGHOST", "PGPORT", "PGDATABASE", "PGUSER", "CALDAV_DB_SCHEMA"]) {
             assert.equal(env(record)[key], env(server)[key], key);
         }
+        assert.deepEqual(record.inputs.uploads, dump.inputs.uploads);
         assert.deepEqual([record.inputs.attach, record.inputs.mustRun, record.inputs.restart, record.deleteBeforeReplace], [true, false, "no", true]);
         assert.match(record.inputs.command[2], /COMMENT ON SCHEMA/);
         assert.match(dump.inputs.command[2], /pg_dump --format=custom/);

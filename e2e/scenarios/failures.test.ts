@@ -1,11 +1,13 @@
 // Failures an operator can cause, deployed for real: `up` must fail, say why, and
 // leave no server that looks healthy.
 import * as assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { docker, exists, inspect, psql } from "../harness/docker";
+import { exists, inspect, psql } from "../harness/docker";
+import { e2eEnvironment } from "../harness/environment";
 import { AttachHost } from "../harness/fixtures";
 import { TestStack } from "../harness/stack";
 
@@ -49,12 +51,19 @@ describe("attach failures an operator can cause", () => {
     test("a first up whose backup.location cannot be written fails, naming it, ends, and starts no server", async () => {
         const notADirectory = path.join(os.tmpdir(), `calendars-e2e-not-a-directory-${process.pid}`);
         fs.writeFileSync(notADirectory, "");
-        const fresh = await TestStack.create("nobackups", { ...host.stackConfig(), backup: { ...(host.stackConfig().backup as object), location: notADirectory }, protect: false },
+        // A database and role of its own: they outlive the stack (retainOnDelete) on this shared server.
+        const fresh = await TestStack.create("nobackups", {
+            ...host.stackConfig(),
+            postgres: { ...(host.stackConfig().postgres as object), database: "caldav_nobackups", user: "caldav_nobackups" },
+            backup: { ...(host.stackConfig().backup as object), location: notADirectory },
+            protect: false,
+        },
             { postgresAdminPassword: host.messages.adminPassword });
         try {
             assert.match(fresh.upInOwnProcess() ?? "up succeeded",
                 /the dump before the image change failed \(exit code 3\), so the CalDAV server was not replaced/);
-            assert.match(docker("logs", "calendars-caldav-nobackups-dump"), /backup\.location is not a writable directory/);
+            const logs = spawnSync("docker", ["logs", "calendars-caldav-nobackups-dump"], { encoding: "utf8", env: { ...process.env, DOCKER_HOST: e2eEnvironment().dockerHost } });
+            assert.match(logs.stderr, /backup\.location is not a writable directory/, "the script says why, on its stderr");
             assert.equal(exists("container", "calendars-caldav-nobackups"), false, "no server");
             assert.equal(exists("container", "calendars-caldav-nobackups-record"), false, "nothing recorded");
         } finally {

@@ -115,6 +115,10 @@ describe("upgrade with a dump first, then rollbacks that fail safely and one tha
         assert.match(good, new RegExp(`^caldav-000001-\\d{8}T\\d{6}Z-${oldImage.id.slice(7, 19)}\\.dump$`), "numbered, named after the image that used the data");
         assert.equal(backups.read(good.replace(/\.dump$/, ".image")), `${oldImage.id}\n${oldImage.reference}`, "what a rollback redeploys");
         assert.deepEqual(backups.modes().map((line) => line.split(" ")[0]), ["700", "600", "600"], backups.modes().join(", "));
+        for (const container of [`${name}-dump`, `${name}-record`]) {
+            const env = inspect("container", container).Config.Env as string[];
+            assert.ok(!env.some((entry) => entry.startsWith("PGPASSWORD=")), `docker inspect ${container} shows no password`);
+        }
 
         const now = await outputs();
         assert.notEqual(now.sourceCommit, old.sourceCommit);
