@@ -32,9 +32,16 @@ describe("backups of two stacks in one host directory, a published-image rollbac
     const moved = "calendars-e2e-backups-moved";
     const outputs = async (stack: TestStack) => Object.fromEntries(Object.entries(await stack.outputs()).map(([k, v]) => [k, v.value]));
     const imageId = (reference: string) => inspect("image", reference).Id as string;
+    /** A new version of the server for stack A: a new migration (the image copies them) is a new image. */
+    const upgradeA = async (tag: string) => {
+        source.commit(`upgrade A to ${tag}`, { [`src/caldav/sql/migrations/0100_e2e_${tag}.sql`]: "SELECT 1;\n" });
+        await a.up();
+    };
     /** A new commit of the Calendars source, built and tagged as a release would be published. */
-    const release = (tag: string, files: Record<string, string>) => {
-        source.commit(`release ${tag}`, files);
+    const release = (tag: string, files?: Record<string, string>) => {
+        if (files) {
+            source.commit(`release ${tag}`, files);
+        }
         docker("build", "--quiet", "--tag", `${PUBLISHED}:${tag}`, `${source.dir}/src/caldav`);
         return `${PUBLISHED}:${tag}`;
     };
@@ -54,7 +61,7 @@ describe("backups of two stacks in one host directory, a published-image rollbac
             protect: false,
         });
         b = await TestStack.create("backups-b", {
-            prebuiltImage: release("r1", { "src/caldav/RELEASE": "r1\n" }),
+            prebuiltImage: release("r1"),
             network: { create: true, name: "calendars_e2e_b", subnet: "172.30.0.0/16", backendIp: "172.30.0.30" },
             postgres: { mode: "bundled", adminHost: "127.0.0.1", adminPort: await freePort(), bundledImage: postgresImage },
             caldav: { publish: `127.0.0.1:${portB}` },
@@ -118,8 +125,7 @@ describe("backups of two stacks in one host directory, a published-image rollbac
     test("stacks sharing a directory neither prune, list nor label each other's dumps", async () => {
         const bDumps = backupsB().fingerprints();
         const oldA = (await outputs(a)).image as string;
-        source.commit("a first upgrade of A", { "src/caldav/RELEASE": "a1\n" });
-        await a.up();
+        await upgradeA("a1");
         const [dump] = backupsA().dumps();
         assert.match(dump, new RegExp(`^caldav-000001-\\d{8}T\\d{6}Z-${imageId(oldA).slice(7, 19)}\\.dump$`), "a sequence of its own");
         assert.deepEqual(backupsB().fingerprints(), bDumps, "B's dumps untouched by A's dump and pruning");
@@ -139,8 +145,7 @@ describe("backups of two stacks in one host directory, a published-image rollbac
         // Taken while the host clock was far ahead (NTP step, restored snapshot): its time sorts after any taken now.
         const ahead = first.replace(/^caldav-000001-\d{8}T\d{6}Z-/, "caldav-000002-29991231T235959Z-");
         backupsA().spoiled(first, ahead, 'cp "$1" "$2"');
-        source.commit("a second upgrade of A", { "src/caldav/RELEASE": "a2\n" });
-        await a.up();
+        await upgradeA("a2");
         const dumps = backupsA().dumps();
         assert.equal(dumps.length, 2, `backup.keep 2: ${dumps.join(" ")}`);
         assert.ok(!dumps.includes(first), "the oldest by sequence was removed");
@@ -156,8 +161,7 @@ describe("backups of two stacks in one host directory, a published-image rollbac
         await a.up();
         const target = new Backups({ volume: moved }, "backups-a");
         assert.deepEqual(target.dumps(), [], "no image change: nothing to dump");
-        source.commit("a third upgrade of A", { "src/caldav/RELEASE": "a3\n" });
-        await a.up();
+        await upgradeA("a3");
         const [dump] = target.dumps();
         const id = imageId(before.image as string);
         assert.match(dump, new RegExp(`^caldav-000001-\\d{8}T\\d{6}Z-${id.slice(7, 19)}\\.dump$`), "labelled with the image, not unknown");
