@@ -1,6 +1,7 @@
 import * as postgresql from "@pulumi/postgresql";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
+import { gated } from "./settle";
 
 /** How the provider reaches PostgreSQL as a role that may create databases and roles. */
 export interface PostgresAdminConnection {
@@ -23,6 +24,31 @@ export interface CaldavDatabaseArgs {
     protect: boolean;
     /** Resources that must be ready before the provider connects (the bundled server). */
     dependsOn?: pulumi.Input<pulumi.Resource>[];
+}
+
+/** A RunError: Pulumi prints its message without a stack trace. */
+export class RenameError extends pulumi.RunError {
+    constructor(message: string) {
+        super(message);
+        this.name = "RenameError";
+    }
+}
+
+/**
+ * `actual` (the name in the stack's state), or a failure when the config asks for another:
+ * the provider would rename the live database or role in place, which `protect` does not
+ * prevent, and every calendar would move under the new name.
+ */
+function sameName(actual: pulumi.Output<string>, wanted: string, key: string, what: string): pulumi.Output<string> {
+    return actual.apply((name) => {
+        if (name !== undefined && name !== wanted) {
+            throw new RenameError(
+                `${key} is ${wanted}, but this stack's ${what} is ${name}: renaming it in place is not supported. ` +
+                    `Set ${key} back to ${name}. To move the calendars to another ${what}, deploy a new stack and restore a dump into it.`,
+            );
+        }
+        return name;
+    });
 }
 
 /** The `caldav` database on the Messages PostgreSQL, owned by the server's login role. */
@@ -61,8 +87,10 @@ export class CaldavDatabase extends pulumi.ComponentResource {
                 ...options,
                 // The role owns the calendar tables: dropping it would drop or orphan them.
                 retainOnDelete: true,
+                // A new postgres.user must not rename the live role: refused below instead.
+                ignoreChanges: ["name"],
             });
-            owner = role.name;
+            owner = sameName(role.name, args.user, "postgres.user", "login role");
         } else {
             this.password = pulumi.secret(args.existingUserPassword);
             owner = pulumi.output(args.user);
@@ -76,9 +104,12 @@ export class CaldavDatabase extends pulumi.ComponentResource {
             // Calendar data outlives the stack: `pulumi destroy` forgets the database, never drops it.
             retainOnDelete: true,
             protect: args.protect,
+            // A new postgres.database must not rename the live database: refused below instead.
+            ignoreChanges: ["name"],
         });
 
-        this.databaseName = database.name;
+        // Gated on the owner: a refused role name fails these at once (the database then never registers).
+        this.databaseName = gated([owner], sameName(database.name, args.database, "postgres.database", "database"));
         this.user = owner;
         this.registerOutputs({ databaseName: this.databaseName, user: this.user, password: this.password });
     }

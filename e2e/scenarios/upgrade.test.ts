@@ -262,6 +262,18 @@ describe("upgrade with a dump first, then rollbacks that fail safely and one tha
         backups.sh("rm manual.dump");
     });
 
+    test("a new postgres.database is refused, naming the name to set back, and nothing is renamed or restarted", async () => {
+        const before = server();
+        stack.configure({ postgres: { database: "calendars" } });
+        assert.match(stack.upInOwnProcess() ?? "up succeeded",
+            /postgres\.database is calendars, but this stack's database is caldav: renaming it in place is not supported\. Set postgres\.database back to caldav/);
+        assert.equal(sql("SELECT count(*) FROM pg_database WHERE datname = 'caldav'"), "1", "still named caldav");
+        assert.equal(server().Id, before.Id);
+        assert.equal(server().State.StartedAt, before.State.StartedAt);
+        assert.equal(await event("before"), 200);
+        stack.configure({ postgres: { database: "caldav" } });
+    });
+
     test("a dump that cannot be written stops the upgrade and leaves the server running the old image", async () => {
         const before = server();
         const notADirectory = path.join(scratch, "not-a-directory");
