@@ -16,43 +16,48 @@ type nodeOptions struct {
 	packagemanager string // packagemanager: auto (default), npm, yarn, pnpm or bun
 }
 
+// option reads runtime option name from raw, when present, as a T ("a boolean",
+// "a string": what is named in the error when it has another type).
+func option[T any](raw map[string]any, name, kind string) (value T, present bool, err error) {
+	v, ok := raw[name]
+	if !ok {
+		return value, false, nil
+	}
+	value, ok = v.(T)
+	if !ok {
+		return value, true, fmt.Errorf("runtime option %s must be %s, got %v", name, kind, v)
+	}
+	return value, true, nil
+}
+
 func parseOptions(raw map[string]any) (nodeOptions, error) {
 	opts := nodeOptions{typescript: true, packagemanager: "auto"}
-	if v, ok := raw["typescript"]; ok {
-		b, ok := v.(bool)
-		if !ok {
-			return opts, fmt.Errorf("runtime option typescript must be a boolean, got %v", v)
-		}
-		opts.typescript = b
+	typescript, ok, err := option[bool](raw, "typescript", "a boolean")
+	if err != nil {
+		return opts, err
+	} else if ok {
+		opts.typescript = typescript
 	}
-	if v, ok := raw["tsconfig"]; ok {
-		s, ok := v.(string)
-		if !ok {
-			return opts, fmt.Errorf("runtime option tsconfig must be a string, got %v", v)
-		}
-		opts.tsconfig = s
+	if opts.tsconfig, _, err = option[string](raw, "tsconfig", "a string"); err != nil {
+		return opts, err
 	}
-	if v, ok := raw["nodeargs"]; ok {
-		s, ok := v.(string)
-		if !ok {
-			return opts, fmt.Errorf("runtime option nodeargs must be a string, got %v", v)
-		}
-		args, err := splitArgs(s)
-		if err != nil {
+	nodeargs, ok, err := option[string](raw, "nodeargs", "a string")
+	if err != nil {
+		return opts, err
+	} else if ok {
+		if opts.nodeargs, err = splitArgs(nodeargs); err != nil {
 			return opts, fmt.Errorf("runtime option nodeargs: %w", err)
 		}
-		opts.nodeargs = args
 	}
-	if v, ok := raw["packagemanager"]; ok {
-		s, ok := v.(string)
-		if !ok {
-			return opts, fmt.Errorf("runtime option packagemanager must be a string, got %v", v)
-		}
-		switch s {
+	pm, ok, err := option[string](raw, "packagemanager", "a string")
+	if err != nil {
+		return opts, err
+	} else if ok {
+		switch pm {
 		case "auto", "npm", "yarn", "pnpm", "bun":
-			opts.packagemanager = s
+			opts.packagemanager = pm
 		default:
-			return opts, fmt.Errorf("runtime option packagemanager must be one of auto, npm, yarn, pnpm or bun, got %q", s)
+			return opts, fmt.Errorf("runtime option packagemanager must be one of auto, npm, yarn, pnpm or bun, got %q", pm)
 		}
 	}
 	return opts, nil
