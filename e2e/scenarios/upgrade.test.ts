@@ -12,7 +12,7 @@ import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { Backups, deployedState, schemaState } from "../harness/backups";
 import { dav, freePort, invitation } from "../harness/dav";
-import { inspect, psql, removeAll, waitHealthy } from "../harness/docker";
+import { docker, inspect, psql, removeAll, waitHealthy } from "../harness/docker";
 import { e2eEnvironment } from "../harness/environment";
 import { CalendarsSource } from "../harness/fixtures";
 import { TestStack } from "../harness/stack";
@@ -260,6 +260,19 @@ describe("upgrade with a dump first, then rollbacks that fail safely and one tha
         assert.equal(server().State.StartedAt, before, "never stopped");
         assert.equal(await event("manual"), 200);
         backups.sh("rm manual.dump");
+    });
+
+    test("a stopped server, refreshed as the drift check does, is replaced by the next up, on the same data", async () => {
+        docker("stop", name);
+        stack.cli(["refresh", "--yes", "--skip-preview"]);
+        const planned = await stack.preview();
+        const planFor = [...planned.changes.entries()].find(([urn]) => urn.endsWith("::caldav"));
+        assert.match(planFor?.[1] ?? "no change", /replace/, `the preview plans to replace the server: ${[...planned.changes.entries()].join(" ")}`);
+        await stack.up();
+        assert.equal(server().State.Running, true);
+        await waitHealthy(name);
+        assert.equal(await event("before"), 200, "the same data");
+        await stack.preview({ expectNoChanges: true });
     });
 
     test("a new postgres.database is refused, naming the name to set back, and nothing is renamed or restarted", async () => {
