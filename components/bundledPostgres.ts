@@ -27,15 +27,21 @@ const DATA_DIR = "/var/lib/postgresql/data";
 /** Written once the admin password is the stack's; the health check waits for it. */
 const PASSWORD_APPLIED = "/tmp/calendars-admin-password-applied";
 
+/**
+ * The admin password, as a root-only file the image reads (POSTGRES_PASSWORD_FILE, as the
+ * official image does): not an environment variable, which `docker inspect` would show.
+ */
+export const PASSWORD_FILE = "/run/secrets/postgres-password";
+
 // Runs the image's own entrypoint, then sets the admin role's password from
-// POSTGRES_PASSWORD (read by psql's \getenv, never on a command line), marks it applied
+// POSTGRES_PASSWORD_FILE (read by psql itself, never on a command line), marks it applied
 // only when that worked, and passes a stop on as PostgreSQL's fast shutdown.
 const APPLY_ADMIN_PASSWORD = [
     `rm -f ${PASSWORD_APPLIED}`,
     "docker-entrypoint.sh postgres & pid=$!",
     "trap 'kill -INT $pid' INT TERM",
     'until pg_isready -q -h 127.0.0.1 -p "$PGPORT" -U "$POSTGRES_USER" -d postgres; do kill -0 $pid || exit 1; sleep 1; done',
-    'if printf \'%s\\n\' \'\\getenv password POSTGRES_PASSWORD\' "ALTER ROLE \\"$POSTGRES_USER\\" PASSWORD :\'password\';" | ' +
+    'if printf \'%s\\n\' \'\\set password `cat "$POSTGRES_PASSWORD_FILE"`\' "ALTER ROLE \\"$POSTGRES_USER\\" PASSWORD :\'password\';" | ' +
         'psql -q -v ON_ERROR_STOP=1 -h /var/run/postgresql -p "$PGPORT" -U "$POSTGRES_USER" -d postgres; ' +
         `then touch ${PASSWORD_APPLIED}; else echo "could not set the admin password: the health check stays failing" >&2; fi`,
     // A trapped signal interrupts `wait`: keep waiting until PostgreSQL has shut down cleanly.
@@ -69,14 +75,15 @@ export class BundledPostgres extends pulumi.ComponentResource {
             image: image.imageId,
             envs: [
                 pulumi.interpolate`POSTGRES_USER=${args.adminUser}`,
-                pulumi.interpolate`POSTGRES_PASSWORD=${password}`,
+                `POSTGRES_PASSWORD_FILE=${PASSWORD_FILE}`,
                 `PGDATA=${DATA_DIR}`,
                 `PGPORT=${args.port}`,
             ],
+            uploads: [{ file: PASSWORD_FILE, content: password, permissions: "0600" }],
             volumes: [{ volumeName: volume.name, containerPath: DATA_DIR }],
             networksAdvanced: [{ name: args.network, aliases: [args.alias] }],
             ports: [{ internal: args.port, external: args.adminPort, ip: "127.0.0.1" }],
-            // The image applies POSTGRES_PASSWORD only when it creates the cluster. The volume
+            // The image applies the password only when it creates the cluster. The volume
             // outlives `pulumi destroy`, the generated password does not: the next stack would
             // be locked out of its own data. So every start sets the admin password to the
             // stack's own, over the socket (trusted locally), before the health check passes.

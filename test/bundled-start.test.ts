@@ -76,10 +76,17 @@ async function startFresh(env: Record<string, string>, { staleMarker }: { staleM
     return { dir, applied, ...start(script.split(marker).join(applied), dir, env) };
 }
 
+/** The admin password's file, as the container gets it. */
+function passwordFile(dir: string): string {
+    const file = path.join(dir, "postgres-password");
+    fs.writeFileSync(file, "s3cret-pw", { mode: 0o600 });
+    return file;
+}
+
 function start(script: string, dir: string, env: Record<string, string>) {
     const bin = stubs(dir);
     const child = spawn("sh", ["-c", script], {
-        env: { PATH: `${bin}:${process.env.PATH}`, STUB_DIR: dir, STUB_LOG: path.join(dir, "log"), PGPORT: "6544", POSTGRES_USER: "pgadmin", POSTGRES_PASSWORD: "s3cret-pw", ...env },
+        env: { PATH: `${bin}:${process.env.PATH}`, STUB_DIR: dir, STUB_LOG: path.join(dir, "log"), PGPORT: "6544", POSTGRES_USER: "pgadmin", POSTGRES_PASSWORD_FILE: passwordFile(dir), ...env },
         // The script's own stderr goes to a file the test reads.
         stdio: ["ignore", "ignore", fs.openSync(path.join(dir, "stderr"), "w")],
         // A process group of its own: the test ends the script and the server together.
@@ -109,8 +116,8 @@ describe("bundled PostgreSQL start command", () => {
             assert.ok(lines.includes("entrypoint postgres"), "the image's own entrypoint runs the server");
             assert.ok(lines.filter((l) => l.startsWith("pg_isready")).every((l) => / -p 6544 -U pgadmin /.test(l)), "probes the server's port as the admin");
             assert.match(log(), /^psql .*-v ON_ERROR_STOP=1 .*-p 6544 -U pgadmin/m);
-            assert.match(log(), /^stdin \\getenv password POSTGRES_PASSWORD ALTER ROLE "pgadmin" PASSWORD :'password'; $/m,
-                "the password goes in as a psql variable read from the environment, never in SQL text");
+            assert.match(log(), /^stdin \\set password `cat "\$POSTGRES_PASSWORD_FILE"` ALTER ROLE "pgadmin" PASSWORD :'password'; $/m,
+                "the password goes in as a psql variable that psql reads from its file, never in SQL text");
             assert.doesNotMatch(log(), /s3cret-pw/, "nor on a command line (ps, docker top)");
             child.kill("SIGTERM");
             assert.equal(await exited, 7, "exits with the server's status");

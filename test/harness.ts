@@ -11,7 +11,7 @@ import { PROJECT } from "../components/config";
 import { DockerWorld, FakeDocker, MESSAGES_WORLD, startFakeDocker } from "./fakeDocker";
 
 /** The wire marker of a secret value (see @pulumi/pulumi runtime/rpc). */
-const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+export const SECRET_SIG = "4dabf18193072939515e22adb298388d";
 const ROOT = path.join(__dirname, "..");
 
 export interface Recorded {

@@ -4,7 +4,7 @@ import * as assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { goDuration } from "../components/duration";
 import { localSource } from "./fixtures";
-import { evaluateOnce, Evaluation, withConfig } from "./harness";
+import { evaluateOnce, Evaluation, SECRET_SIG, withConfig } from "./harness";
 
 const CONTAINER = "docker:index/container:Container";
 
@@ -62,11 +62,12 @@ describe("bundled PostgreSQL after a destroy that kept its volume", () => {
         const marker = /touch ([^\s;]+)/.exec(script)?.[1];
         assert.ok(marker, "the start command marks when the password is applied");
         assert.match(postgres.inputs.healthcheck.tests.join(" "), new RegExp(`test -f ${marker} && pg_isready`));
-        assert.match(script, /\\getenv password POSTGRES_PASSWORD.*ALTER ROLE .* PASSWORD :'password'/s,
-            "the password comes from the environment into a psql variable");
+        assert.match(script, /\\set password `cat "\$POSTGRES_PASSWORD_FILE"`.*ALTER ROLE .* PASSWORD :'password'/s,
+            "the password comes from its file into a psql variable");
         const password = evaluation.generated.find((value) => value.startsWith("postgresadmin"));
         assert.ok(password);
         assert.ok(!script.includes(password), "no secret in the command line");
-        assert.ok((postgres.wire.envs as unknown[]).some((entry) => typeof entry === "object"), "POSTGRES_PASSWORD travels as a secret");
+        assert.ok(!JSON.stringify(postgres.inputs.envs).includes(password), "no password in the environment (docker inspect shows it)");
+        assert.ok(SECRET_SIG in ((postgres.wire.uploads as Record<string, object>[])[0].content), "the password file travels as a secret");
     });
 });

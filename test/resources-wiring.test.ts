@@ -73,7 +73,8 @@ describe("bundled PostgreSQL", () => {
     test("the provider logs in with the very password the server was given, which stays secret", async () => {
         const evaluation = await run(bundled());
         const postgres = evaluation.one(CONTAINER, "postgres");
-        const password = env(postgres).POSTGRES_PASSWORD;
+        assert.equal(env(postgres).POSTGRES_PASSWORD_FILE, postgres.inputs.uploads[0].file, "the image reads the uploaded file");
+        const password = postgres.inputs.uploads[0].content;
         assert.ok(password && password === evaluation.generated.find((value) => value.startsWith("postgresadmin")));
         const provider = evaluation.one("pulumi:providers:postgresql");
         assert.equal(provider.inputs.password, password);

@@ -53,8 +53,8 @@ describe("committed stacks", () => {
         // Over TCP: while initdb runs, the image's temporary server answers on the socket only.
         assert.equal(probe[probe.indexOf("-h") + 1], "127.0.0.1");
         assert.ok(postgres.inputs.envs.includes(`PGPORT=${probe[probe.indexOf("-p") + 1]}`), "probes the port the server listens on");
-        const password = postgres.wire.envs as unknown[];
-        assert.ok(password.some((entry) => typeof entry === "object"), "POSTGRES_PASSWORD travels as a secret");
+        assert.equal((postgres.wire.uploads as Record<string, unknown>[]).filter((upload) => typeof upload.content === "object").length, 1,
+            "the admin password file travels as a secret");
         assert.ok(postgres.inputs.envs.includes("PGDATA=/var/lib/postgresql/data"));
         assert.equal(postgres.inputs.restart, "unless-stopped", "back after a reboot of the laptop");
 

@@ -1,6 +1,8 @@
 #!/bin/sh
 # Entry point of the stand-in postgres image: the parts of the official image's
-# contract that this project relies on, written for Debian's packages.
+# contract that this project relies on (POSTGRES_USER, POSTGRES_PASSWORD or
+# POSTGRES_PASSWORD_FILE, POSTGRES_DB, PGDATA, PGPORT, initdb scripts), written for
+# Debian's packages.
 set -eu
 # As in the official image: options alone are for postgres; only `postgres` sets up and
 # runs the server, any other command (sh, psql, pg_dump) runs as it is.
@@ -9,7 +11,13 @@ case "${1:-postgres}" in
 postgres) ;;
 *) exec "$@" ;;
 esac
-: "${POSTGRES_PASSWORD:?POSTGRES_PASSWORD must be set (as with the official postgres image)}"
+# As the official image: the password from POSTGRES_PASSWORD, or read from the file
+# POSTGRES_PASSWORD_FILE names (read here, as root, before dropping privileges).
+if [ -n "${POSTGRES_PASSWORD_FILE:-}" ]; then
+    [ -z "${POSTGRES_PASSWORD:-}" ] || { echo "set POSTGRES_PASSWORD or POSTGRES_PASSWORD_FILE, not both" >&2; exit 1; }
+    POSTGRES_PASSWORD=$(cat "$POSTGRES_PASSWORD_FILE")
+fi
+: "${POSTGRES_PASSWORD:?POSTGRES_PASSWORD or POSTGRES_PASSWORD_FILE must be set (as with the official postgres image)}"
 POSTGRES_USER=${POSTGRES_USER:-postgres}
 POSTGRES_DB=${POSTGRES_DB:-$POSTGRES_USER}
 PGPORT=${PGPORT:-5432}
