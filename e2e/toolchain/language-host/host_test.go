@@ -63,11 +63,21 @@ func writeFile(t *testing.T, path, content string) {
 // directory and environment in $FAKE_NODE_LOG/{args,pwd,env}, prints
 // "fake-stdout" and "fake-stderr", runs $FAKE_NODE_SCRIPT (shell code) if
 // set, and exits with $FAKE_NODE_EXIT.
-func fakeNode(t *testing.T) (logDir string) {
+// onPath puts an executable `name` running `script` first on PATH, for the test.
+func onPath(t *testing.T, name, script string) {
 	t.Helper()
 	bin := t.TempDir()
+	writeFile(t, filepath.Join(bin, name), script)
+	if err := os.Chmod(filepath.Join(bin, name), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+}
+
+func fakeNode(t *testing.T) (logDir string) {
+	t.Helper()
 	logDir = t.TempDir()
-	writeFile(t, filepath.Join(bin, "node"), `#!/bin/sh
+	onPath(t, "node", `#!/bin/sh
 if [ "$1" = "-e" ]; then
   case " $FAKE_NODE_MISSING " in
     *" $3 "*) echo "could not find $3: it looks like the Pulumi SDK is not installed; run $4" >&2; exit 1 ;;
@@ -83,10 +93,6 @@ echo fake-stderr >&2
 if [ -n "$FAKE_NODE_SCRIPT" ]; then eval "$FAKE_NODE_SCRIPT"; fi
 exit "${FAKE_NODE_EXIT:-0}"
 `)
-	if err := os.Chmod(filepath.Join(bin, "node"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
 	t.Setenv("FAKE_NODE_LOG", logDir)
 	t.Setenv("FAKE_NODE_EXIT", "0")
 	t.Setenv("FAKE_NODE_SCRIPT", "")
@@ -568,8 +574,8 @@ func recvAll[T any](t *testing.T, recv func() (*T, error), out func(*T) ([]byte,
 }
 
 func TestInstallDependencies(t *testing.T) {
-	bin, logDir := t.TempDir(), t.TempDir()
-	writeFile(t, filepath.Join(bin, "npm"), `#!/bin/sh
+	logDir := t.TempDir()
+	onPath(t, "npm", `#!/bin/sh
 printf '%s\n' "$@" > "$FAKE_NPM_LOG/args"
 pwd > "$FAKE_NPM_LOG/pwd"
 echo npm-says-hello
@@ -577,10 +583,6 @@ echo npm-warns >&2
 mkdir -p node_modules
 exit "${FAKE_NPM_EXIT:-0}"
 `)
-	if err := os.Chmod(filepath.Join(bin, "npm"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
 	t.Setenv("FAKE_NPM_LOG", logDir)
 	t.Setenv("FAKE_NPM_EXIT", "0")
 	c := startHost(t, newHost("", ""))
