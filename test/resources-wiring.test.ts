@@ -145,6 +145,14 @@ describe("the created network and the components' outputs", () => {
         assert.equal(image.imageId, evaluation.one(CONTAINER, "caldav").inputs.image);
     });
 
+    test("caldav.baseUri and callbackBaseUrl reach the server's environment as they were set", async () => {
+        const evaluation = await run(withConfig(bundled(), { caldav: { baseUri: "/dav/eu/" }, callbackBaseUrl: "https://calendars.example.org/api-root/" }));
+        const server = env(evaluation.one(CONTAINER, "caldav"));
+        assert.equal(server.CALDAV_BASE_URI, "/dav/eu/");
+        assert.equal(server.CALDAV_CALLBACK_BASE_URL, "https://calendars.example.org/api-root");
+        assert.equal(evaluation.outputs.callbackUrl.value, "https://calendars.example.org/api-root/api/v1.0/caldav-scheduling-callback/");
+    });
+
     test("no publicUrl unless caldav.publish is set", async () => {
         assert.equal((await run(bundled())).outputs.publicUrl.value, undefined);
     });
