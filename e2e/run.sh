@@ -93,6 +93,24 @@ if [ "${1:-}" = --bench ]; then
     node --import tsx e2e/bench/bench.ts
     exit
 fi
+if [ "$E2E_TOOLCHAIN" = build ]; then
+    # The scenarios run every program through our language host: its own tests first. They
+    # find the toolchain with build.sh --check (up to date by now) and run real pulumi
+    # programs; here a skipped test counts as a failure (everything they need is present).
+    log "language host tests (cd e2e/toolchain/language-host && go test -v ./...)"
+    t_host=$(now)
+    host_status=0
+    host_tests=$(cd "$E2E_DIR/toolchain/language-host" &&
+        GOWORK=off GOTOOLCHAIN=local GOFLAGS=-mod=readonly go test -count=1 -v ./... 2>&1) || host_status=$?
+    passed=$(grep -c -- '^ *--- PASS' <<<"$host_tests" || true)
+    skipped=$(grep -c -- '^ *--- SKIP' <<<"$host_tests" || true)
+    failed=$(grep -c -- '^ *--- FAIL' <<<"$host_tests" || true)
+    if [ "$host_status" != 0 ] || [ "$skipped" != 0 ]; then
+        grep -v -e '^=== ' -e '^ *--- PASS' <<<"$host_tests" >&2 || true
+        die "language host tests: $passed passed, $skipped skipped, $failed failed (go test exit $host_status) in $(elapsed "$t_host") s; the scenarios were not run"
+    fi
+    log "language host tests: $passed passed, 0 skipped, 0 failed in $(elapsed "$t_host") s"
+fi
 log "scenarios (setup took $(elapsed "$t0") s)"
 if [ $# -eq 0 ]; then set -- e2e/scenarios/*.test.ts; fi
 node --import tsx --test --test-concurrency=1 "$@"

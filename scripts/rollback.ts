@@ -403,28 +403,12 @@ export const dockerHost: Host = {
 };
 
 /**
- * The program at `root` (index.ts and its components), evaluated afresh: Node caches a
- * module once loaded, and a program whose module is cached registers no resource, which
- * the engine reads as "delete everything". Every operation of this process needs it.
+ * The stack in --work-dir, run as `pulumi preview` / `pulumi up` run it there: the CLI
+ * starts the Node.js language host, which runs the project's program (index.ts) in a
+ * process of its own, so every operation evaluates it afresh.
  */
-export function freshProgram(root: string): () => Promise<Record<string, unknown>> {
-    const index = require.resolve(path.join(root, "index"));
-    const components = path.join(root, "components") + path.sep;
-    return async () => {
-        for (const file of Object.keys(require.cache)) {
-            if (file === index || file.startsWith(components)) {
-                delete require.cache[file];
-            }
-        }
-        // eslint-disable-next-line @typescript-eslint/no-require-imports -- the module's exports are the stack outputs
-        return { ...require(index) };
-    };
-}
-
 async function pulumiStack(options: Options): Promise<StackOps> {
-    // The program in this process (as `pulumi up` would run index.ts), afresh each time.
-    const program = freshProgram(ROOT);
-    const stack = await LocalWorkspace.selectStack({ stackName: options.stack, projectName: PROJECT, program }, { workDir: options.workDir });
+    const stack = await LocalWorkspace.selectStack({ stackName: options.stack, workDir: options.workDir });
     const file = path.join(options.workDir, `Pulumi.${options.stack}.yaml`);
     let saved: string | undefined;
     const progress = { onOutput: (text: string) => process.stderr.write(text), color: "never" as const };

@@ -3,13 +3,10 @@
 // leaves the server as it found it (or says exactly where things stand), and success
 // is reported only once proven. (The real thing runs in e2e/scenarios/upgrade.test.ts.)
 import * as assert from "node:assert/strict";
-import * as fs from "node:fs";
-import * as path from "node:path";
 import { describe, test } from "node:test";
 import { LIST_SCRIPT, RESTORE_SCRIPT, VERIFY_SCRIPT } from "../components/backup";
-import { tempDir } from "./fixtures";
 import {
-    ContainerInfo, freshProgram, Host, ImageConfig, main, Options, parseArgs, parseListing, Redeploy, redeployConfig, rollback,
+    ContainerInfo, Host, ImageConfig, main, Options, parseArgs, parseListing, Redeploy, redeployConfig, rollback,
     RollbackError, StackOps, USAGE,
 } from "../scripts/rollback";
 
@@ -55,18 +52,6 @@ describe("rollback arguments", () => {
             assert.match(stderr.join(""), /usage: npm run rollback -- --stack <stack>/);
             assert.doesNotMatch(stderr.join(""), /\n\s+at /, "no stack trace");
         }
-    });
-});
-
-describe("the program the tool runs", () => {
-    test("is evaluated afresh for every operation, components included: a cached module registers nothing, which deletes everything", async () => {
-        const root = tempDir("program");
-        fs.mkdirSync(path.join(root, "components"));
-        fs.writeFileSync(path.join(root, "components", "part.js"), "globalThis.partLoads = (globalThis.partLoads ?? 0) + 1;\n");
-        fs.writeFileSync(path.join(root, "index.js"), "require('./components/part');\nexports.loads = globalThis.partLoads;\n");
-        const program = freshProgram(root);
-        assert.deepEqual([(await program()).loads, (await program()).loads, (await program()).loads], [1, 2, 3]);
-        delete (globalThis as { partLoads?: number }).partLoads;
     });
 });
 

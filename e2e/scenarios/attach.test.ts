@@ -77,7 +77,7 @@ describe("attach to a running Messages, as prod does", () => {
         const containerId = inspect("container", out.containerName as string).Id;
         const urns = await stack.urns();
         stack.configure({ network: { backendIp: "172.29.0.300" } });
-        assert.match(stack.upInOwnProcess() ?? "up succeeded", /calendars-caldav:network\.backendIp "172\.29\.0\.300" is not an IPv4 address/);
+        assert.match((await stack.upInOwnProcess()) ?? "up succeeded", /calendars-caldav:network\.backendIp "172\.29\.0\.300" is not an IPv4 address/);
         assert.deepEqual(await stack.urns(), urns);
         assert.equal(inspect("container", out.containerName as string).Id, containerId);
         stack.configure({ network: { backendIp: NETWORK.backendIp } });
@@ -88,7 +88,7 @@ describe("attach to a running Messages, as prod does", () => {
         const containerId = inspect("container", out.containerName as string).Id;
         const urns = await stack.urns();
         stack.configure({ postgres: { host: "caldav-db" } });
-        assert.match(stack.upInOwnProcess() ?? "up succeeded",
+        assert.match((await stack.upInOwnProcess()) ?? "up succeeded",
             /postgres\.host caldav-db is the name of no container on network messages_internal \(there: /);
         assert.deepEqual(await stack.urns(), urns);
         assert.equal(inspect("container", out.containerName as string).Id, containerId, "the server still runs, untouched");

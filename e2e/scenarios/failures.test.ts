@@ -38,7 +38,7 @@ describe("attach failures an operator can cause", () => {
         const fresh = await TestStack.create("nomatch", { ...host.stackConfig(), postgres: { host: "caldav-db" }, protect: false },
             { postgresAdminPassword: host.messages.adminPassword });
         try {
-            assert.match(fresh.upInOwnProcess() ?? "up succeeded",
+            assert.match((await fresh.upInOwnProcess()) ?? "up succeeded",
                 /postgres\.host caldav-db is the name of no container on network messages_internal/);
             const created = (await fresh.urns()).filter((urn) => !urn.includes("::pulumi:"));
             assert.deepEqual(created, [], "no resource, not even a component, in the state");
@@ -60,7 +60,7 @@ describe("attach failures an operator can cause", () => {
         },
             { postgresAdminPassword: host.messages.adminPassword });
         try {
-            assert.match(fresh.upInOwnProcess() ?? "up succeeded",
+            assert.match((await fresh.upInOwnProcess()) ?? "up succeeded",
                 /the dump before the image change failed \(exit code 3\), so the CalDAV server was not replaced/);
             const logs = spawnSync("docker", ["logs", "calendars-caldav-nobackups-dump"], { encoding: "utf8", env: { ...process.env, DOCKER_HOST: e2eEnvironment().dockerHost } });
             assert.match(logs.stderr, /backup\.location is not a writable directory/, "the script says why, on its stderr");

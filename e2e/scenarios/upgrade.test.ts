@@ -278,7 +278,7 @@ describe("upgrade with a dump first, then rollbacks that fail safely and one tha
     test("a new postgres.database is refused, naming the name to set back, and nothing is renamed or restarted", async () => {
         const before = server();
         stack.configure({ postgres: { database: "calendars" } });
-        assert.match(stack.upInOwnProcess() ?? "up succeeded",
+        assert.match((await stack.upInOwnProcess()) ?? "up succeeded",
             /postgres\.database is calendars, but this stack's database is caldav: renaming it in place is not supported\. Set postgres\.database back to caldav/);
         assert.equal(sql("SELECT count(*) FROM pg_database WHERE datname = 'caldav'"), "1", "still named caldav");
         assert.equal(server().Id, before.Id);
@@ -293,7 +293,7 @@ describe("upgrade with a dump first, then rollbacks that fail safely and one tha
         fs.writeFileSync(notADirectory, "");
         stack.configure({ source: { ref: "main" }, backup: { location: notADirectory } });
         // The program fails (the dump's result), so it runs in a process of its own.
-        assert.match(stack.upInOwnProcess() ?? "up succeeded", /the dump before the image change failed \(exit code 3\), so the CalDAV server was not replaced/);
+        assert.match((await stack.upInOwnProcess()) ?? "up succeeded", /the dump before the image change failed \(exit code 3\), so the CalDAV server was not replaced/);
         const now = server();
         assert.equal(now.Id, before.Id, "the same container");
         assert.equal(now.State.Health.Status, "healthy");
