@@ -60,6 +60,13 @@ describe("dump before an image change", () => {
         }
     });
 
+    test("the password file is where libpq is told to look, an absolute path outside backup.location (not beside the dumps)", async () => {
+        const dump = (await run()).one(CONTAINER, "backup-container");
+        const file = dump.inputs.uploads[0].file as string;
+        assert.equal(env(dump).PGPASSFILE, file);
+        assert.ok(file.startsWith("/") && file !== BACKUP_DIR && !file.startsWith(`${BACKUP_DIR}/`), file);
+    });
+
     test("the password file escapes what .pgpass gives a meaning to", () => {
         assert.equal(pgpassLine("plain"), "*:*:*:*:plain\n");
         assert.equal(pgpassLine("a:b\\c*d"), "*:*:*:*:a\\:b\\\\c*d\n");
@@ -143,6 +150,28 @@ describe("dump before an image change", () => {
         assert.ok(evaluation.error instanceof BackupError, String(evaluation.error));
         assert.match(evaluation.error.message, /recording its image in the schema failed \(exit code 2\)/);
         assert.match(evaluation.error.message, /docker logs calendars-caldav-test-record/);
+        assert.match(evaluation.error.message, /the next dump would be labelled with the previous image\. Fix the cause and run pulumi up again\.$/);
+    });
+
+    test("caldav.containerName, network.name and a backup.location volume reach the dump and the record; the record reports its container", async () => {
+        const evaluation = await evaluateOnce(withConfig({ source: localSource() }, {
+            caldav: { containerName: "dav-eu" },
+            network: { create: true, name: "caldav_net" },
+            postgres: { adminHost: "db.internal" },
+            backup: { location: "caldav-dumps" },
+        }), { postgresAdminPassword: ADMIN_PASSWORD });
+        assert.ifError(evaluation.error);
+        const dump = evaluation.one(CONTAINER, "backup-container");
+        const record = evaluation.one(CONTAINER, "backup-record-container");
+        assert.deepEqual([dump.inputs.name, record.inputs.name], ["dav-eu-dump", "dav-eu-record"]);
+        assert.equal(evaluation.one("docker:index/volume:Volume").inputs.name, "caldav-dumps");
+        for (const container of [dump, record]) {
+            assert.deepEqual(container.inputs.volumes, [{ volumeName: "caldav-dumps", containerPath: BACKUP_DIR }], container.name);
+            assert.deepEqual(container.inputs.networksAdvanced, [{ name: "caldav_net" }], container.name);
+            assert.equal(env(container).DEPLOYING_REFERENCE, evaluation.outputs.image.value, `${container.name}: the reference a rollback redeploys`);
+        }
+        const component = evaluation.resources.filter((r) => r.type === "calendars:caldav:DeploymentRecord");
+        assert.deepEqual(component.map((r) => r.registeredOutputs), [{ containerName: "dav-eu-record" }]);
     });
 
     test("backup.enabled false: no dump, and the server depends on nothing of it", async () => {

@@ -78,6 +78,7 @@ describe("PostgreSQL address lookup", () => {
             assert.match(error.message, /messages-postgresql-1 \(172\.29\.0\.2\)/);
             assert.match(error.message, /\. Start Messages' PostgreSQL, or set postgres\.host to the name it has on that network\. /);
             assert.match(error.message, / If PostgreSQL is not a container on that network, set postgres\.adminHost \(and postgres\.adminPort\) to where this machine reaches that PostgreSQL instead/);
+            assert.match(error.message, /reaches that PostgreSQL instead \(a published port, an SSH tunnel, a managed database's address\)\.$/);
             return true;
         });
         await assert.rejects(lookup("empty", "postgresql"), /no container on network empty \(it has no containers\)/);
@@ -89,10 +90,12 @@ describe("PostgreSQL address lookup", () => {
     });
 
     test("a container without an IPv4 address there fails naming it, never falling back to localhost", async () => {
-        for (const ip of ["", "fd00::5"]) {
+        for (const [ip, shown] of [["", "none"], ["fd00::5", '"fd00::5"']]) {
             const directory = { members: async () => [{ container: "messages-postgresql-1", names: ["postgresql"], ip }] };
             await assert.rejects(containerAddress({ network: "messages_internal", name: "postgresql", endpoint: "unix:///x", platform: "linux", directory }),
                 /postgres\.host postgresql is container messages-postgresql-1 on network messages_internal, but it has no IPv4 address there .* Set postgres\.adminHost/, ip);
+            await assert.rejects(containerAddress({ network: "messages_internal", name: "postgresql", endpoint: "unix:///x", platform: "linux", directory }),
+                (error: Error) => error.message.includes(`there (${shown}: an IPv6-only network, or the container is not running)`), ip);
         }
     });
 

@@ -30,6 +30,16 @@ describe("renaming the database or the role", () => {
         assert.equal(evaluation.byType("docker:index/container:Container").length, 0, "no container runs against a renamed database");
     });
 
+    test("a new postgres.database alone is refused too, naming that key (the role keeps its name)", { timeout: 30_000 }, async () => {
+        // The state answers "caldav" for both: the role's name is the configured postgres.user, the database's is not postgres.database.
+        const evaluation = await renamed({ database: "calendars", user: "caldav" }, { name: "caldav" });
+        assert.ok(evaluation.error instanceof RenameError, String(evaluation.error));
+        // (The SDK prefixes the message with the properties it was serializing: only its end is ours.)
+        assert.ok(evaluation.error.message.endsWith("postgres.database is calendars, but this stack's database is caldav: renaming it in place is not supported. " +
+            "Set postgres.database back to caldav. To move the calendars to another database, deploy a new stack and restore a dump into it."), evaluation.error.message);
+        assert.equal(evaluation.byType("docker:index/container:Container").length, 0, "no container runs against a renamed database");
+    });
+
     test("the names the stack was created with pass", async () => {
         const evaluation = await renamed({ database: "calendars", user: "calendars" }, { name: "calendars" });
         assert.ifError(evaluation.error);

@@ -222,6 +222,7 @@ describe("resource identity", () => {
             "backup-tools": "calendars:caldav:PreUpgradeDump",
             "backup-volume": "calendars:caldav:PreUpgradeDump",
             "backup-container": "calendars:caldav:PreUpgradeDump",
+            "backup-record-container": "calendars:caldav:DeploymentRecord",
             "database-password": "calendars:caldav:Database",
             "postgres-admin": "calendars:caldav:BundledPostgres",
             image: "calendars:caldav:Image",

@@ -76,6 +76,8 @@ describe("source.repo with credentials", () => {
         assert.deepEqual(withoutCredentials("https://bot:p%40ss%3Aword@git.example.org/calendars.git"),
             { url: "https://git.example.org/calendars.git", username: "bot", password: "p@ss:word" });
         assert.deepEqual(withoutCredentials("https://ghp_token@github.com/x/y.git"), { url: "https://github.com/x/y.git", username: "ghp_token", password: "" });
+        assert.deepEqual(withoutCredentials("https://bot:pa:ss:@git.example.org/x.git"), { url: "https://git.example.org/x.git", username: "bot", password: "pa:ss:" },
+            "a password's own colons, not URL-encoded");
         for (const url of ["https://github.com/x/y.git", "git@github.com:x/y.git", "ssh://git@host/y.git", "file:///srv/y"]) {
             assert.deepEqual(withoutCredentials(url), { url });
         }
@@ -89,6 +91,28 @@ describe("source.repo with credentials", () => {
         const argv = fs.readFileSync(calls, "utf8");
         assert.match(argv, new RegExp(`ls-remote -- http://${base.replaceAll(".", "\\.")} `), "the URL without them");
         assert.ok(!argv.includes("s3cret") && !argv.includes(encodeURIComponent(PASSWORD)), argv);
+    });
+
+    test("a git that quotes URLs with credentials in its message (an older git, a url.insteadOf that adds them): the message keeps the URLs, not the credentials", async () => {
+        const bin = tempDir("git-quoting");
+        fs.writeFileSync(path.join(bin, "git"), `#!/bin/sh
+echo "warning: redirecting to HTTPS://bot:tok3n@mirror.example.org/x.git/" >&2
+echo "fatal: unable to access 'http://deploy:tok3n@git.example.org/x.git/': The requested URL returned error: 403" >&2
+exit 128
+`, { mode: 0o755 });
+        const before = process.env.PATH;
+        process.env.PATH = `${bin}:${before}`;
+        try {
+            await assert.rejects(fetchSource({ repo: "http://git.example.org/x.git", ref: "main", cacheDir: tempDir("cache") }), (error: Error) => {
+                assert.ok(error instanceof SourceError);
+                assert.ok(error.message.includes("warning: redirecting to HTTPS://mirror.example.org/x.git/\n" +
+                    "fatal: unable to access 'http://git.example.org/x.git/': The requested URL returned error: 403"), error.message);
+                assert.ok(!/tok3n|bot|deploy/.test(error.message), error.message);
+                return true;
+            });
+        } finally {
+            process.env.PATH = before;
+        }
     });
 
     test("wrong ones fail naming the URL without them", async () => {
