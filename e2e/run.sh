@@ -18,6 +18,17 @@ set -euo pipefail
 cd "$REPO_DIR"
 
 t0=$(now)
+# One run at a time on a machine: runs share the engine, and each removes every container at
+# its start and end. A second run waits here until the first has ended (the lock is released
+# when this shell exits; the engine is started without it, so a dockerd never holds it).
+mkdir -p "$E2E_CACHE"
+exec 9>>"$E2E_CACHE/run.lock"
+if ! flock -n 9; then
+    log "another e2e run holds $E2E_CACHE/run.lock (pid $(cat "$E2E_CACHE/run.pid" 2>/dev/null || echo unknown)); waiting for it to end"
+    flock 9
+    log "the other run ended after $(elapsed "$t0") s"
+fi
+echo $$ >"$E2E_CACHE/run.pid"
 export E2E_TOOLCHAIN=${E2E_TOOLCHAIN:-build} E2E_ENGINE=${E2E_ENGINE:-own} E2E_FIXTURES=${E2E_FIXTURES:-standin}
 
 case $E2E_TOOLCHAIN in
@@ -35,7 +46,7 @@ started_engine=false
 case $E2E_ENGINE in
 own)
     if ! "$E2E_DIR/engine/engine.sh" status >/dev/null 2>&1; then
-        "$E2E_DIR/engine/engine.sh" start
+        "$E2E_DIR/engine/engine.sh" start 9>&-
         started_engine=true
     fi
     eval "$("$E2E_DIR/engine/engine.sh" env)"

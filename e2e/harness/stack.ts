@@ -1,12 +1,13 @@
 // A stack of this project run for real, the way an operator runs it: the Pulumi CLI in a
 // project directory. Each stack gets a directory of its own holding a copy of the project
-// (Pulumi.yaml, package.json, tsconfig.json, index.ts, components/ and a symlink to the
-// repository's node_modules), its stack file (the committed Pulumi.<stack>.yaml with the
-// scenario's overrides), its own file backend and PULUMI_HOME. Every operation is the
+// (Pulumi.yaml, package.json, tsconfig.json and the tsconfig Pulumi.yaml names, index.ts,
+// components/ and a symlink to the repository's node_modules), its stack file (the
+// committed Pulumi.<stack>.yaml with the scenario's overrides), its own file backend,
+// PULUMI_HOME and ts-node compile cache. Every operation is the
 // Automation API with a *local* program (workDir = that directory): the CLI starts the
 // Node.js language host found next to it on PATH (e2e/toolchain's, or the official one
 // with E2E_TOOLCHAIN=external), which runs node with @pulumi/pulumi/cmd/run, which
-// compiles index.ts as Pulumi.yaml and tsconfig.json say. Nothing of the program runs in
+// compiles index.ts as Pulumi.yaml and that tsconfig say. Nothing of the program runs in
 // the test process.
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -56,6 +57,10 @@ export interface StateResource {
     type: string;
     parent?: string;
     dependencies?: string[];
+    /** Property name -> URNs its value came from. */
+    propertyDependencies?: Record<string, string[]>;
+    /** Its provider: `<provider URN>::<provider ID>`. */
+    provider?: string;
 }
 
 /**
