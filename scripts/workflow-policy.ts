@@ -1,6 +1,11 @@
 // What the GitHub workflows of this repository must guarantee, checked on the
 // workflow files themselves (npm run lint, through scripts/lint-workflows.sh;
 // test/workflows*.test.ts show that each rule rejects the defect it is for).
+// Only this project's own rules live here (prod, environments, plans, drift,
+// the Pulumi CLI...): what any workflow must avoid (unpinned actions,
+// credentials persisted by checkout, template injection, dangerous triggers,
+// inherited secrets, default token permissions) is zizmor's, which
+// scripts/lint-workflows.sh runs before these rules.
 //
 // Reusable workflows are expanded into the jobs that call them, with the
 // caller's inputs and matrix values substituted, so that a rule sees which
@@ -264,15 +269,8 @@ type Rule = (workflows: Workflow[], jobs: EffectiveJob[]) => string[];
 
 export const RULES: Record<string, Rule> = {
     /** Pull-request code (program, npm scripts, the workflow files) never runs where prod is reachable. */
-    "pull requests never reach prod": (workflows, jobs) => {
+    "pull requests never reach prod": (_workflows, jobs) => {
         const problems: string[] = [];
-        for (const workflow of workflows) {
-            for (const trigger of ["pull_request_target", "workflow_run"]) {
-                if (trigger in triggersOf(workflow.doc)) {
-                    problems.push(`${workflow.file}: ${trigger} runs with the base repository's secrets next to untrusted code`);
-                }
-            }
-        }
         for (const job of jobs.filter(runsOnPullRequests)) {
             const stack = stackOf(job);
             if (stack === undefined && !job.runsOn.includes("self-hosted")) {
@@ -314,22 +312,6 @@ export const RULES: Record<string, Rule> = {
             }
             if (job.environment === stack && !mainOnly(job)) {
                 problems.push(`${job.file}: job ${job.id} uses the ${stack} environment outside main`);
-            }
-        }
-        return problems;
-    },
-
-    /** No repository or organisation secret is handed to a reusable workflow wholesale. */
-    "credentials come from environments only": (workflows) => {
-        const problems: string[] = [];
-        for (const workflow of workflows) {
-            for (const [id, job] of Object.entries<any>(workflow.doc.jobs ?? {})) {
-                if (job?.secrets === "inherit") {
-                    problems.push(`${workflow.file}: job ${id} passes secrets: inherit (repository secrets to the called jobs)`);
-                }
-            }
-            if (!("permissions" in workflow.doc) && Object.keys(triggersOf(workflow.doc)).some((trigger) => trigger !== "workflow_call")) {
-                problems.push(`${workflow.file}: no top-level permissions (the token gets the repository default)`);
             }
         }
         return problems;
@@ -525,27 +507,46 @@ export const RULES: Record<string, Rule> = {
                 problems.push(`${job.stepsFile}: job ${job.id}: no per-job PULUMI_HOME, npm cache and XDG_CACHE_HOME under RUNNER_TEMP before npm/pulumi`);
             }
         }
-        for (const job of jobs) {
-            for (const step of job.steps.filter((candidate) => /^actions\/checkout@/.test(String(candidate.uses ?? "")))) {
-                if (step.with?.["persist-credentials"] !== false) {
-                    problems.push(`${job.stepsFile}: job ${job.id}: checkout leaves the job token in .git/config (persist-credentials: false)`);
-                }
-            }
-        }
         return problems;
     },
 
-    /** Remote actions run the exact code reviewed: a full commit SHA, its tag in a comment for Dependabot. */
-    "actions pinned by commit SHA": (workflows) => {
+    /**
+     * Every remote action names its release in a comment (`@<40-hex SHA> # v7.0.1`): what reviewers read
+     * and what Dependabot moves with the SHA. zizmor's unpinned-uses audit requires the SHA itself.
+     */
+    "actions name their release": (workflows) => {
         const problems: string[] = [];
         for (const workflow of workflows) {
             workflow.text.split("\n").forEach((line, index) => {
                 const match = /^\s*(?:-\s+)?uses:\s*(\S+)(.*)$/.exec(line);
-                if (!match || match[1].startsWith("./")) {
+                if (!match || match[1].startsWith("./") || match[1].startsWith("docker://")) {
                     return;
                 }
-                if (!/^[\w.-]+\/[\w./-]+@[0-9a-f]{40}$/.test(match[1]) || !/^\s+#\s+v\d+(\.\d+)*\s*$/.test(match[2])) {
-                    problems.push(`${workflow.file}:${index + 1}: ${match[1]} is not pinned as owner/repo@<40-hex SHA> # vX.Y.Z`);
+                if (!/^\s+#\s+v\d+(\.\d+)*\s*$/.test(match[2])) {
+                    problems.push(`${workflow.file}:${index + 1}: ${match[1]} has no release comment (uses: owner/repo@<SHA> # vX.Y.Z)`);
+                }
+            });
+        }
+        return problems;
+    },
+
+    /**
+     * An artifact name is unique to its run attempt: "Re-run all jobs" would collide with the first attempt's
+     * artifact, and "Re-run failed jobs" of a job that downloads one (prod's update) would find the plan of an
+     * earlier attempt instead of failing.
+     */
+    "artifacts are named per run attempt": (_workflows, jobs) => {
+        const problems: string[] = [];
+        const seen = new Set<string>();
+        for (const job of jobs) {
+            job.steps.forEach((step, index) => {
+                if (!/^actions\/(upload|download)-artifact@/.test(String(step.uses ?? ""))) {
+                    return;
+                }
+                const where = `${job.stepsFile}: job ${job.id}, step ${step.name ?? index + 1}`;
+                if (!/\$\{\{\s*github\.run_attempt\s*\}\}/.test(String(step.with?.name ?? "")) && !seen.has(where)) {
+                    seen.add(where);
+                    problems.push(`${where}: artifact name ${JSON.stringify(step.with?.name ?? "(none)")} lacks \${{ github.run_attempt }}`);
                 }
             });
         }

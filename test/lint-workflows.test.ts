@@ -1,7 +1,9 @@
-// `npm run lint` lints the workflows with a real actionlint and shellcheck
-// (scripts/lint-workflows.sh) and checks the inputs of actions pinned by SHA
-// against their action.yml (scripts/action-inputs.ts). These tests show that it
-// catches what the WASM actionlint without shellcheck missed before issue 10.
+// `npm run lint` lints the workflows with a real actionlint and shellcheck and
+// with zizmor (scripts/lint-workflows.sh), and checks the inputs of actions
+// pinned by SHA against their action.yml (scripts/action-inputs.ts). These
+// tests show that it catches what the WASM actionlint without shellcheck
+// missed before issue 10, and that zizmor rejects the defects the project's
+// own rules no longer check (issue 21).
 import * as assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -26,7 +28,7 @@ function repoWith(files: Record<string, string>): string {
     return dir;
 }
 
-/** scripts/lint-workflows.sh on some workflow files (it installs actionlint and shellcheck when missing). */
+/** scripts/lint-workflows.sh on some workflow files (it installs actionlint, shellcheck and zizmor when missing). */
 function lint(repo: string, ...files: string[]): { status: number | null; output: string } {
     const result = spawnSync("bash", [LINT, ...files.map((file) => path.join(repo, ".github", "workflows", file))], {
         cwd: repo,
@@ -81,7 +83,7 @@ jobs:
 
     test("the lint fails on the broken workflow", () => {
         assert.equal(status, 1, output);
-        assert.match(output, /actionlint v1\.7\.12 with shellcheck \d/);
+        assert.match(output, /actionlint v1\.7\.12 with shellcheck \d[^\n]*, zizmor \d+\.\d+\.\d+ \(offline\)/);
     });
 
     test("a reusable workflow called without a required input", () => {
@@ -100,6 +102,63 @@ jobs:
         const reported = output.split("\n").filter((line) => /input "node-versio" is not defined/.test(line));
         assert.equal(reported.length, 1, "only the @v5 use is reported by actionlint");
         assert.doesNotMatch(output, new RegExp(SETUP_NODE_SHA));
+    });
+});
+
+describe("workflow lint: zizmor", () => {
+    const called = `name: called
+on:
+  workflow_call:
+permissions: {}
+jobs:
+  run:
+    runs-on: ubuntu-24.04
+    steps:
+      - run: echo called
+`;
+    // What the workflows before issue 10 did, and what the project's rules checked
+    // until zizmor took it over: tags instead of SHAs, the job token left in
+    // .git/config, the default token permissions, secrets handed down wholesale,
+    // a pull_request_target trigger, and a pull request's title run as code.
+    const repo = repoWith({
+        "called.yml": called,
+        "former.yml": `name: former
+on:
+  pull_request_target:
+jobs:
+  preview:
+    runs-on: ubuntu-24.04
+    steps:
+      - uses: actions/checkout@v5
+      - run: echo "\${{ github.event.pull_request.title }}"
+  deploy:
+    uses: ./.github/workflows/called.yml
+    secrets: inherit
+`,
+        // Only a low finding: GitHub's newer syntax for a workflow of the same repository.
+        "low.yml": `name: low
+on: push
+permissions: {}
+jobs:
+  call:
+    uses: ./.github/workflows/called.yml
+`,
+    });
+    const audits = (text: string) => [...new Set([...text.matchAll(/^(?:error|warning|help|info|note)\[([a-z-]+)\]/gm)].map((m) => m[1]))].sort();
+
+    test("each defect the project's rules left to zizmor fails the lint, named by its audit", () => {
+        const { status, output } = lint(repo, "former.yml", "called.yml");
+        assert.equal(status, 1, output);
+        for (const audit of ["artipacked", "dangerous-triggers", "excessive-permissions", "secrets-inherit", "template-injection", "unpinned-uses"]) {
+            assert.ok(audits(output).includes(audit), `${audit} in:\n${output}`);
+        }
+        assert.match(output, /zizmor: findings of medium or high severity/);
+    });
+
+    test("a low finding is printed and does not fail the lint", () => {
+        const { status, output } = lint(repo, "low.yml", "called.yml");
+        assert.deepEqual(audits(output), ["self-repository"], output);
+        assert.equal(status, 0, output);
     });
 });
 

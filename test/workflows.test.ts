@@ -2,8 +2,9 @@
 // check what they guarantee on the files: the rules of
 // scripts/workflow-policy.ts hold for this repository's workflows, and each
 // rule rejects the defect it was written for (the workflows as they were
-// before issue 10, reduced to the lines that matter). `npm run lint` runs the
-// same rules, actionlint and shellcheck.
+// before issues 10 and 21, reduced to the lines that matter). `npm run lint`
+// runs the same rules, actionlint with shellcheck, and zizmor, whose audits
+// test/lint-workflows.test.ts shows.
 import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -138,6 +139,31 @@ jobs:
 `,
 };
 
+// The prod plan's artifact before issue 21: one name for every attempt of a run.
+const BEFORE_21 = {
+    "plan.yml": `
+name: plan
+on:
+  workflow_dispatch:
+permissions: {}
+jobs:
+  preview:
+    runs-on: ubuntu-24.04
+    steps:
+      - uses: actions/upload-artifact@\${"0".repeat(40)} # v7.0.1
+        with:
+          name: pulumi-plan-prod
+          path: prod.plan.json
+  up:
+    needs: preview
+    runs-on: ubuntu-24.04
+    steps:
+      - uses: actions/download-artifact@\${"1".repeat(40)} # v8.0.1
+        with:
+          name: pulumi-plan-prod
+`,
+};
+
 describe("GitHub workflows: the rules hold", () => {
     test("every rule of scripts/workflow-policy.ts holds for .github/workflows", () => {
         assert.ok(WORKFLOWS.length > 0 && JOBS.length > 0);
@@ -150,8 +176,8 @@ describe("GitHub workflows: the rules hold", () => {
         assert.ok(problems.some((problem) => problem.includes("extra.yml")), "the added file is linted");
     });
 
-    test("the rules reject every defect of the workflows before issue 10", () => {
-        const repo = repoWith(BEFORE);
+    test("the rules reject every defect of the workflows before issues 10 and 21", () => {
+        const repo = repoWith({ ...BEFORE, ...BEFORE_21 });
         for (const rule of Object.keys(RULES)) {
             assert.notDeepEqual(problemsOf(rule, repo), [], `rule "${rule}" accepts the old workflows`);
         }
@@ -179,11 +205,14 @@ describe("GitHub workflows: pull requests and production", () => {
         }
     });
 
-    test("repository secrets are never handed down: no secrets: inherit, every workflow declares its token's permissions", () => {
-        assert.ok(problemsOf("credentials come from environments only", repoWith(BEFORE)).some((problem) => /secrets: inherit/.test(problem)));
+    // zizmor (secrets-inherit, excessive-permissions) rejects the defects: test/lint-workflows.test.ts.
+    test("repository secrets are never handed down: no job passes secrets, every triggered workflow declares its token's permissions", () => {
         for (const workflow of WORKFLOWS) {
             for (const [id, job] of Object.entries<any>(workflow.doc.jobs ?? {})) {
                 assert.equal(job.secrets, undefined, `${workflow.file}: job ${id} passes secrets`);
+            }
+            if (!("workflow_call" in (workflow.doc.on ?? {}) && Object.keys(workflow.doc.on).length === 1)) {
+                assert.ok("permissions" in workflow.doc, `${workflow.file} has no top-level permissions`);
             }
         }
     });
@@ -240,6 +269,17 @@ describe("GitHub workflows: deploys", () => {
         const download = activeSteps(prod).find((step) => /download-artifact@/.test(step.uses ?? ""));
         assert.equal(upload?.with.name, download?.with.name);
         assert.ok(activeSteps(prod).indexOf(download) < activeSteps(prod).indexOf(pulumiCommands(prod)[0]));
+    });
+
+    test("the plan artifact is this run attempt's: a re-run of all jobs previews anew, a re-run of the failed update finds no plan", () => {
+        const problems = problemsOf("artifacts are named per run attempt", repoWith(BEFORE_21));
+        assert.deepEqual(problems, ["preview", "up"].map((job) =>
+            `plan.yml: job ${job}, step 1: artifact name "pulumi-plan-prod" lacks \${{ github.run_attempt }}`));
+        const artifacts = JOBS.flatMap((job) => job.steps).filter((step) => /^actions\/(upload|download)-artifact@/.test(step.uses ?? ""));
+        assert.ok(artifacts.some((step) => /download/.test(step.uses)) && artifacts.some((step) => /upload/.test(step.uses)), "uploads and downloads are checked");
+        for (const step of artifacts) {
+            assert.match(step.with.name, /\$\{\{ github\.run_attempt \}\}/, `${step.uses}: ${step.with.name}`);
+        }
     });
 
     test("one update per stack at a time, a newer deploy waits and never cancels a running one", () => {
@@ -373,12 +413,21 @@ describe("GitHub workflows: CI and integration", () => {
         assert.doesNotMatch(text, /secrets\./, "no secret: local backends only");
     });
 
-    test("Dependabot keeps the pinned actions up to date", () => {
+    test("Dependabot keeps the pinned actions, the npm packages and every Go module of the e2e toolchain up to date", () => {
         const config = parseYaml(fs.readFileSync(path.join(ROOT, ".github", "dependabot.yml"), "utf8"));
         assert.equal(config.version, 2);
-        const actions = config.updates.find((update: any) => update["package-ecosystem"] === "github-actions");
-        assert.ok(actions, "github-actions ecosystem");
-        assert.equal(actions.directory, "/", "where .github/workflows is");
-        assert.ok(problemsOf("actions pinned by commit SHA", repoWith(BEFORE)).some((problem) => /pulumi\/actions@v6 is not pinned/.test(problem)));
+        const ecosystem = (name: string) => {
+            const update = config.updates.find((candidate: any) => candidate["package-ecosystem"] === name);
+            assert.ok(update, `${name} ecosystem`);
+            return update;
+        };
+        assert.equal(ecosystem("github-actions").directory, "/", "where .github/workflows is");
+        assert.equal(ecosystem("npm").directory, "/", "where package.json is");
+        const goModules = (dir: string): string[] => fs.readdirSync(path.join(ROOT, dir), { withFileTypes: true }).flatMap((entry) =>
+            entry.isDirectory() ? goModules(path.join(dir, entry.name)) : entry.name === "go.mod" ? [`/${dir}`] : []);
+        const modules = goModules(path.join("e2e", "toolchain")).sort();
+        assert.ok(modules.length > 0);
+        assert.deepEqual([...ecosystem("gomod").directories].sort(), modules);
+        assert.ok(problemsOf("actions name their release", repoWith(BEFORE)).some((problem) => /pulumi\/actions@v6 has no release comment/.test(problem)));
     });
 });
