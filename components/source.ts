@@ -114,19 +114,61 @@ function repoCacheDir(spec: SourceSpec): string {
     return path.join(spec.cacheDir, digest);
 }
 
-async function headOf(dir: string): Promise<string | undefined> {
+/** What a directory in the cache holds, for the commit it is named after. */
+type Cached = { state: "clean" } | { state: "missing" } | { state: "stale"; why: string };
+
+/** Paths for a message: the first few, and how many more. */
+function somePaths(paths: string[]): string {
+    return paths.slice(0, 3).join(", ") + (paths.length > 3 ? ` and ${paths.length - 3} more` : "");
+}
+
+/**
+ * Whether `dir` is a checkout of `commit` holding exactly that commit's files, and
+ * nothing else: the whole directory is the image's build context. git status (with
+ * --untracked-files=no, whatever the user's config says) gives the checked-out commit
+ * and the changed files; git clean -ndffx every other file or directory, ignored ones,
+ * empty directories and nested repositories included. Neither writes to the checkout
+ * (no index refresh), so a run checking never disturbs one building from it.
+ */
+async function inspect(dir: string, commit: string): Promise<Cached> {
+    if (!fs.existsSync(dir)) {
+        return { state: "missing" };
+    }
     if (!fs.existsSync(path.join(dir, ".git"))) {
-        return undefined;
+        return { state: "stale", why: "it is not a git checkout" };
     }
+    let status: string;
+    let extra: string;
     try {
-        // One git process: the checked-out commit (`# branch.oid`), then a line per
-        // changed or untracked file (the build context must be the commit's, exactly).
-        const lines = (await git(["status", "--porcelain=v2", "--branch"], dir)).split("\n");
-        const head = lines.map((line) => /^# branch\.oid ([0-9a-f]{40})$/.exec(line)?.[1]).find(Boolean);
-        return lines.every((line) => line.startsWith("# ")) ? head : undefined;
-    } catch {
-        return undefined;
+        [status, extra] = await Promise.all([
+            git(["--no-optional-locks", "status", "--porcelain=v2", "-z", "--branch", "--untracked-files=no"], dir),
+            git(["-c", "core.quotePath=false", "clean", "-n", "-d", "-ff", "-x"], dir),
+        ]);
+    } catch (error) {
+        return { state: "stale", why: `git cannot read it: ${gitMessage(error)}` };
     }
+    const records = status.split("\0").filter(Boolean);
+    const head = records.map((record) => /^# branch\.oid (\S+)$/.exec(record)?.[1]).find(Boolean);
+    if (head !== commit) {
+        return { state: "stale", why: `it is at ${head && head !== "(initial)" ? `commit ${head}` : "no commit"}` };
+    }
+    // Changed entries: `1 XY sub mH mI mW hH hI path`, `2 ... Xscore path` then the
+    // original path as a record of its own, `u ... h3 path`.
+    const changed: string[] = [];
+    for (let i = 0; i < records.length; i++) {
+        const fields = records[i].split(" ");
+        const pathAt = ({ "1": 8, "2": 9, u: 10 } as Record<string, number | undefined>)[fields[0]];
+        if (pathAt !== undefined) {
+            changed.push(fields.slice(pathAt).join(" "));
+            i += fields[0] === "2" ? 1 : 0;
+        }
+    }
+    const added = extra.split("\n").filter(Boolean).map((line) => line.replace(/^Would (remove|skip repository) /, ""));
+    const why = [
+        ...(changed.length > 0 ? [`changed: ${somePaths(changed)}`] : []),
+        ...(added.length > 0 ? [`not in the commit: ${somePaths(added)}`] : []),
+    ];
+    return why.length > 0 ? { state: "stale", why: why.join("; ") } : { state: "clean" };
 }
 
 /** Shallow-fetches one commit into a fresh directory and returns the commit it holds. */
@@ -154,8 +196,15 @@ export async function fetchSource(spec: SourceSpec): Promise<SourceCheckout> {
     const { commit, fetchRef } = await resolveRef(spec);
     const repoDir = repoCacheDir(spec);
     const dir = path.join(repoDir, commit);
-    if ((await headOf(dir)) === commit) {
+    const cached = await inspect(dir, commit);
+    if (cached.state === "clean") {
         return { commit, dir };
+    }
+    if (cached.state === "stale") {
+        await pulumi.log.warn(
+            `source.cacheDir: ${dir} is not a clean checkout of commit ${commit} (${cached.why}); fetching it again. ` +
+                "Nothing may write into source.cacheDir: each checkout there is an image's build context.",
+        );
     }
     fs.mkdirSync(repoDir, { recursive: true });
     // Fetch beside the final path and rename, so that an interrupted fetch or a

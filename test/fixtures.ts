@@ -94,3 +94,9 @@ export function localSource(): { repo: string; ref: string; cacheDir: string } {
     shared ??= { repo: createUpstreamRepo(), cacheDir: tempDir("cache") };
     return { repo: shared.repo.url, ref: shared.repo.main, cacheDir: shared.cacheDir };
 }
+
+/** Commits `files` (path -> content) on main of `repo`, on top of its tip; returns the new commit's SHA. */
+export function commitFiles(repo: UpstreamRepo, files: Record<string, string>, message = "files"): string {
+    const changes = Object.entries(files).map(([file, content]) => `M 100644 inline ${file}\n${data(content)}`).join("");
+    return fastImport(repo.dir, `${commitHeader("refs/heads/main", 1, message)}from refs/heads/main^0\n${changes}`, [1])[0];
+}
