@@ -1,6 +1,7 @@
 import { execFile } from "child_process";
-import { createHash } from "crypto";
+import { createHash, randomBytes } from "crypto";
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import { promisify } from "util";
 import * as pulumi from "@pulumi/pulumi";
@@ -187,6 +188,219 @@ async function fetchInto(dir: string, spec: SourceSpec, fetchRef: string): Promi
     }
 }
 
+/*
+ * The cache: source.cacheDir/<digest of source.repo>/ holds, by name,
+ *   <commit>/                 a checkout of the commit: it only ever appears there
+ *                             complete, renamed from a .fetch- directory;
+ *   .lock-<commit>/owner      the lock of <commit>/: held by the one run that may fetch
+ *                             it, replace it or clear what ended runs left of it;
+ *   .lock-<commit>-XXXXXX/    a lock being taken (renamed to .lock-<commit>);
+ *   .fetch-<commit>-XXXXXX/   a checkout being fetched by the lock's holder;
+ *   .trash-XXXXXXXXXXXXXXXX/  a directory being removed.
+ * Runs of several stacks (processes) may share it. A clean checkout is used as it
+ * is, without the lock, and no run removes it: others may be building from it.
+ * One that is missing or not clean is fetched, or replaced, by the holder of the
+ * lock only, after checking it again (the run it waited for may have just fetched
+ * it). Node has no flock: the lock is a directory, made complete beside its name
+ * and renamed there (a rename onto a non-empty directory fails), and removed by a
+ * rename away. A lock whose process has ended (killed, or the machine restarted)
+ * is broken by the next run on that machine; one of another machine sharing the
+ * cache is waited for, up to LOCK_WAIT_MS.
+ */
+
+interface LockOwner {
+    pid: number;
+    host: string;
+    /** Unique to one taking of the lock: the name it was made under. */
+    id: string;
+}
+
+interface Lock {
+    repoDir: string;
+    dir: string;
+    id: string;
+}
+
+/** Ids of the locks this process holds: a lock with this process's PID and another id is an ended process's. */
+const heldLocks = new Set<string>();
+const LOCK_POLL_MS = 200;
+const LOCK_WAIT_MS = 30 * 60 * 1000;
+
+function errorCode(error: unknown): string | undefined {
+    return (error as NodeJS.ErrnoException).code;
+}
+
+function readOwner(lockDir: string): LockOwner | undefined {
+    try {
+        const owner = JSON.parse(fs.readFileSync(path.join(lockDir, "owner"), "utf8"));
+        return typeof owner?.pid === "number" && typeof owner.host === "string" && typeof owner.id === "string" ? owner : undefined;
+    } catch {
+        return undefined;
+    }
+}
+
+/** Whether the process that took a lock has ended; a process of another machine is never known to have. */
+function hasEnded(owner: LockOwner): boolean {
+    if (owner.host !== os.hostname()) {
+        return false;
+    }
+    if (owner.pid === process.pid) {
+        return !heldLocks.has(owner.id);
+    }
+    try {
+        process.kill(owner.pid, 0);
+        return false;
+    } catch (error) {
+        return errorCode(error) === "ESRCH";
+    }
+}
+
+/** Renames `dir` out of the way (its name is free at once) and returns where to, or undefined when it is gone already. */
+function toTrash(repoDir: string, dir: string): string | undefined {
+    const trash = path.join(repoDir, `.trash-${randomBytes(8).toString("hex")}`);
+    try {
+        fs.renameSync(dir, trash);
+        return trash;
+    } catch (error) {
+        if (errorCode(error) === "ENOENT") {
+            return undefined;
+        }
+        throw error;
+    }
+}
+
+function remove(dir: string | undefined): void {
+    if (dir !== undefined) {
+        fs.rmSync(dir, { recursive: true, force: true });
+    }
+}
+
+/**
+ * Breaks the lock of an ended process. Of the runs that found it ended at once, the
+ * one that makes `broken` in it breaks it; the owner is read again after, so that
+ * a run which found it late leaves alone a lock taken since.
+ */
+function breakLock(repoDir: string, lockDir: string, ended: LockOwner): void {
+    try {
+        fs.mkdirSync(path.join(lockDir, "broken"));
+    } catch {
+        return;
+    }
+    if (readOwner(lockDir)?.id === ended.id) {
+        remove(toTrash(repoDir, lockDir));
+    }
+}
+
+/** One go at the lock of `commit`, synchronous: taken, or who holds it (undefined: unknown). */
+function tryLock(repoDir: string, commit: string): { taken: Lock } | { holder: LockOwner | undefined } {
+    const lockDir = path.join(repoDir, `.lock-${commit}`);
+    for (let attempt = 0; attempt < 3; attempt++) {
+        const candidate = fs.mkdtempSync(`${lockDir}-`);
+        const owner: LockOwner = { pid: process.pid, host: os.hostname(), id: path.basename(candidate) };
+        try {
+            fs.writeFileSync(path.join(candidate, "owner"), JSON.stringify(owner));
+            fs.renameSync(candidate, lockDir);
+            heldLocks.add(owner.id);
+            return { taken: { repoDir, dir: lockDir, id: owner.id } };
+        } catch (error) {
+            remove(candidate);
+            if (!["EEXIST", "ENOTEMPTY", "ENOENT"].includes(errorCode(error) ?? "")) {
+                throw error;
+            }
+        }
+        const holder = readOwner(lockDir);
+        if (holder !== undefined && hasEnded(holder)) {
+            breakLock(repoDir, lockDir, holder);
+        } else if (holder !== undefined || fs.existsSync(lockDir)) {
+            return { holder };
+        }
+        // Released or broken meanwhile: try again.
+    }
+    return { holder: undefined };
+}
+
+function releaseLock(lock: Lock): void {
+    heldLocks.delete(lock.id);
+    if (readOwner(lock.dir)?.id === lock.id) {
+        remove(toTrash(lock.repoDir, lock.dir));
+    }
+}
+
+const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Takes the lock of `commit`, waiting for the run that holds it, and saying so. */
+async function lockCommit(repoDir: string, commit: string): Promise<Lock> {
+    let since = Date.now();
+    let said: string | undefined;
+    for (;;) {
+        const attempt = tryLock(repoDir, commit);
+        if ("taken" in attempt) {
+            return attempt.taken;
+        }
+        const lockDir = path.join(repoDir, `.lock-${commit}`);
+        const holder = attempt.holder ? `process ${attempt.holder.pid} on ${attempt.holder.host}` : "a run that left no readable owner file";
+        if (said !== holder) {
+            said = holder;
+            since = Date.now();
+            await pulumi.log.info(`source.cacheDir: waiting for ${holder}, which is fetching commit ${commit} into ${repoDir} (lock ${lockDir})`);
+        }
+        if (Date.now() - since > LOCK_WAIT_MS) {
+            throw new SourceError(
+                `source.cacheDir: ${lockDir} has been held by ${holder} for ${LOCK_WAIT_MS / 60_000} minutes while this run waited to fetch commit ${commit}; ` +
+                    `if that process is not fetching (it may be on another machine sharing source.cacheDir), delete ${lockDir} and run again.`,
+            );
+        }
+        await delay(LOCK_POLL_MS);
+    }
+}
+
+/** Fetches `commit` into `dir`, or replaces what is there, holding the commit's lock. */
+async function fetchLocked(spec: SourceSpec, repoDir: string, dir: string, commit: string, fetchRef: string): Promise<void> {
+    try {
+        fs.mkdirSync(repoDir, { recursive: true });
+    } catch (error) {
+        throw new SourceError(`source.cacheDir ${spec.cacheDir} cannot hold checkouts: ${(error as Error).message}; set source.cacheDir to a directory this user can write to.`);
+    }
+    const lock = await lockCommit(repoDir, commit);
+    try {
+        const cached = await inspect(dir, commit);
+        if (cached.state === "clean") {
+            // Fetched by the run this one waited for.
+            return;
+        }
+        if (cached.state === "stale") {
+            await pulumi.log.warn(
+                `source.cacheDir: ${dir} is not a clean checkout of commit ${commit} (${cached.why}); fetching it again. ` +
+                    "Nothing may write into source.cacheDir: each checkout there is an image's build context.",
+            );
+        }
+        const staging = fs.mkdtempSync(path.join(repoDir, `.fetch-${commit}-`));
+        try {
+            const fetched = await fetchInto(staging, spec, fetchRef);
+            if (fetched !== commit) {
+                throw new SourceError(
+                    `source.ref ${spec.ref} of source.repo ${withoutCredentials(spec.repo).url} moved while it was fetched (${commit} -> ${fetched}); run again.`,
+                );
+            }
+            // Not clean, so not what any run builds from: swapped for the fetched one.
+            const replaced = cached.state === "stale" ? toTrash(repoDir, dir) : undefined;
+            try {
+                fs.renameSync(staging, dir);
+            } catch (error) {
+                throw new SourceError(
+                    `source.cacheDir: could not put the checkout of commit ${commit} at ${dir} (${(error as Error).message}); ` +
+                        "a run of an older version, which takes no lock, may have fetched it meanwhile: run again.",
+                );
+            }
+            remove(replaced);
+        } finally {
+            remove(staging);
+        }
+    } finally {
+        releaseLock(lock);
+    }
+}
+
 /**
  * Makes `ref` of `repo` available as a work tree in the cache, one directory
  * per commit, so that the same commit is fetched once and keeps the same path
@@ -196,31 +410,8 @@ export async function fetchSource(spec: SourceSpec): Promise<SourceCheckout> {
     const { commit, fetchRef } = await resolveRef(spec);
     const repoDir = repoCacheDir(spec);
     const dir = path.join(repoDir, commit);
-    const cached = await inspect(dir, commit);
-    if (cached.state === "clean") {
-        return { commit, dir };
-    }
-    if (cached.state === "stale") {
-        await pulumi.log.warn(
-            `source.cacheDir: ${dir} is not a clean checkout of commit ${commit} (${cached.why}); fetching it again. ` +
-                "Nothing may write into source.cacheDir: each checkout there is an image's build context.",
-        );
-    }
-    fs.mkdirSync(repoDir, { recursive: true });
-    // Fetch beside the final path and rename, so that an interrupted fetch or a
-    // concurrent run never leaves a half-filled directory under the final name.
-    const staging = fs.mkdtempSync(path.join(repoDir, `.fetch-${commit.slice(0, 12)}-`));
-    try {
-        const fetched = await fetchInto(staging, spec, fetchRef);
-        if (fetched !== commit) {
-            throw new SourceError(
-                `source.ref ${spec.ref} of source.repo ${withoutCredentials(spec.repo).url} moved while it was fetched (${commit} -> ${fetched}); run again.`,
-            );
-        }
-        fs.rmSync(dir, { recursive: true, force: true });
-        fs.renameSync(staging, dir);
-    } finally {
-        fs.rmSync(staging, { recursive: true, force: true });
+    if ((await inspect(dir, commit)).state !== "clean") {
+        await fetchLocked(spec, repoDir, dir, commit, fetchRef);
     }
     return { commit, dir };
 }
