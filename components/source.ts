@@ -354,15 +354,72 @@ async function lockCommit(repoDir: string, commit: string): Promise<Lock> {
     }
 }
 
+/** Removes the fetches of `commit` that ended runs left: only the holder of its lock may call this. */
+function removeFetches(repoDir: string, commit: string, names: string[]): void {
+    names.filter((name) => name.startsWith(`.fetch-${commit}-`)).forEach((name) => remove(path.join(repoDir, name)));
+}
+
+/**
+ * Clears what ended runs left in `repoDir`: their fetches and locks (taking each
+ * commit's lock first, without waiting: a run still fetching holds it), locks
+ * they were taking, and trash. Best effort: what it cannot remove, a later run will.
+ */
+function sweep(repoDir: string): void {
+    let names: string[];
+    try {
+        names = fs.readdirSync(repoDir);
+    } catch {
+        return;
+    }
+    const commits = new Set<string>();
+    for (const name of names) {
+        const entry = path.join(repoDir, name);
+        try {
+            if (name.startsWith(".trash-")) {
+                remove(entry);
+            } else if (/^\.lock-[0-9a-f]{40}-/.test(name)) {
+                const owner = readOwner(entry);
+                if (owner !== undefined && hasEnded(owner)) {
+                    remove(entry);
+                }
+            } else {
+                const commit = /^\.(?:fetch|lock)-([0-9a-f]{40})(?:-|$)/.exec(name)?.[1];
+                if (commit !== undefined) {
+                    commits.add(commit);
+                }
+            }
+        } catch {
+            // Left for a later run.
+        }
+    }
+    for (const commit of commits) {
+        try {
+            const attempt = tryLock(repoDir, commit);
+            if ("taken" in attempt) {
+                try {
+                    removeFetches(repoDir, commit, names);
+                } finally {
+                    releaseLock(attempt.taken);
+                }
+            }
+        } catch {
+            // Left for a later run.
+        }
+    }
+}
+
 /** Fetches `commit` into `dir`, or replaces what is there, holding the commit's lock. */
 async function fetchLocked(spec: SourceSpec, repoDir: string, dir: string, commit: string, fetchRef: string): Promise<void> {
     try {
         fs.mkdirSync(repoDir, { recursive: true });
+        fs.accessSync(repoDir, fs.constants.W_OK);
     } catch (error) {
         throw new SourceError(`source.cacheDir ${spec.cacheDir} cannot hold checkouts: ${(error as Error).message}; set source.cacheDir to a directory this user can write to.`);
     }
     const lock = await lockCommit(repoDir, commit);
     try {
+        // A fetch of this commit that is not this run's is an ended run's.
+        removeFetches(repoDir, commit, fs.readdirSync(repoDir));
         const cached = await inspect(dir, commit);
         if (cached.state === "clean") {
             // Fetched by the run this one waited for.
@@ -410,8 +467,12 @@ export async function fetchSource(spec: SourceSpec): Promise<SourceCheckout> {
     const { commit, fetchRef } = await resolveRef(spec);
     const repoDir = repoCacheDir(spec);
     const dir = path.join(repoDir, commit);
-    if ((await inspect(dir, commit)).state !== "clean") {
-        await fetchLocked(spec, repoDir, dir, commit, fetchRef);
+    try {
+        if ((await inspect(dir, commit)).state !== "clean") {
+            await fetchLocked(spec, repoDir, dir, commit, fetchRef);
+        }
+    } finally {
+        sweep(repoDir);
     }
     return { commit, dir };
 }

@@ -8,9 +8,10 @@
 // holds the first `git fetch` of all until the test lets it go (a "gate": it
 // connects to a server of the test and waits for a byte).
 import * as assert from "node:assert/strict";
-import { ChildProcess, execFileSync, spawn } from "node:child_process";
+import { ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as net from "node:net";
+import * as os from "node:os";
 import type { AddressInfo } from "node:net";
 import * as path from "node:path";
 import { describe, mock, test } from "node:test";
@@ -230,5 +231,77 @@ describe("source cache: runs at once", () => {
         } finally {
             gateway.close();
         }
+    });
+});
+
+describe("source cache: interrupted runs", () => {
+    test("a run killed while it fetches leaves no checkout under the commit's name; the next run fetches it and clears what the killed one left", { timeout: 120_000 }, async () => {
+        const upstream = createUpstreamRepo();
+        const spec = { repo: upstream.url, ref: upstream.main, cacheDir: tempDir("cache") };
+        const gateway = await gate();
+        try {
+            // Its own process group: the kill takes git and the gate with it, as a Ctrl-C or a stopped CI job would.
+            const killed = runFetch(spec, gateway.bin, { detached: true });
+            await held(gateway, killed);
+            process.kill(-killed.child.pid!, "SIGKILL");
+            assert.equal(await killed.exited, null);
+        } finally {
+            gateway.close();
+        }
+        const [digest] = fs.readdirSync(spec.cacheDir);
+        const repoDir = path.join(spec.cacheDir, digest);
+        const left = fs.readdirSync(repoDir);
+        assert.ok(!left.includes(upstream.main), `a half-fetched directory under the commit's name: ${left.join(" ")}`);
+        assert.ok(left.some((name) => name.startsWith(".fetch-")), `the killed run's fetch: ${left.join(" ")}`);
+        const checkout = await fetchSource(spec);
+        assert.equal(checkout.commit, upstream.main);
+        assert.equal(fs.readFileSync(path.join(checkout.dir, "src/caldav/VERSION"), "utf8"), "second\n");
+        assert.deepEqual(fs.readdirSync(repoDir), [upstream.main], "what the killed run left is gone");
+    });
+
+    test("what ended runs left is never taken for a checkout, and a later run clears it; a live run's lock and fetch stay", async () => {
+        const upstream = createUpstreamRepo();
+        const cacheDir = tempDir("cache");
+        const other = await fetchSource({ repo: upstream.url, ref: upstream.oldLayout, cacheDir });
+        const repoDir = path.dirname(other.dir);
+        // As the layout comment in components/source.ts describes them.
+        const ended = spawnSync(process.execPath, ["-e", ""]).pid;
+        const lock = (name: string, pid: number) => {
+            fs.mkdirSync(path.join(repoDir, name));
+            fs.writeFileSync(path.join(repoDir, name, "owner"), JSON.stringify({ pid, host: os.hostname(), id: `${name}-k1ll3d` }));
+        };
+        const leftovers = (commit: string) => {
+            // A run killed in git fetch: its lock, and the checkout it was fetching.
+            lock(`.lock-${commit}`, ended);
+            execFileSync("git", ["init", "--quiet", path.join(repoDir, `.fetch-${commit}-k1ll3d`)]);
+            // One killed while it took a lock, and one while it removed a directory.
+            lock(`.lock-${commit}-t4k1ng`, ended);
+            fs.mkdirSync(path.join(repoDir, ".trash-0123456789abcdef", "src"), { recursive: true });
+        };
+        leftovers(upstream.main);
+        leftovers(upstream.tagged);
+        // Under main's own name, a checkout that never got its files (as a clone in place leaves it).
+        const partial = path.join(repoDir, upstream.main);
+        execFileSync("git", ["init", "--quiet", partial]);
+        execFileSync("git", ["fetch", "--quiet", "--depth", "1", upstream.url, upstream.main], { cwd: partial });
+        // A run still going (PID 1 always is): its lock and its fetch stay.
+        const live = "f".repeat(40);
+        lock(`.lock-${live}`, 1);
+        fs.mkdirSync(path.join(repoDir, `.fetch-${live}-l1v3ab`));
+
+        const warnings = await warningsOf(async () => {
+            const checkout = await fetchSource({ repo: upstream.url, ref: "main", cacheDir });
+            assert.equal(checkout.dir, partial);
+            assert.equal(fs.readFileSync(path.join(checkout.dir, "src/caldav/VERSION"), "utf8"), "second\n");
+            assert.equal(execFileSync("git", ["clean", "-ndffx"], { cwd: checkout.dir, encoding: "utf8" }), "");
+        });
+        assert.match(warnings.join("\n"), new RegExp(`^source\\.cacheDir: ${partial} is not a clean checkout of commit ${upstream.main} \\(it is at no commit\\)`));
+        const kept = [`.fetch-${live}-l1v3ab`, `.lock-${live}`];
+        assert.deepEqual(fs.readdirSync(repoDir).sort(), [upstream.main, upstream.oldLayout, ...kept].sort());
+
+        // A run that finds its checkout clean clears them too.
+        leftovers(upstream.tagged);
+        await fetchSource({ repo: upstream.url, ref: upstream.oldLayout, cacheDir });
+        assert.deepEqual(fs.readdirSync(repoDir).sort(), [upstream.main, upstream.oldLayout, ...kept].sort());
     });
 });
