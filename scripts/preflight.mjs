@@ -3,7 +3,7 @@
 // what is missing and how to get it. Exit 1 with every problem listed, 0 when ready.
 import { spawnSync } from "node:child_process";
 
-const NODE_MIN = [20, 0, 0];
+const NODE_MIN = [20, 19, 0];
 const PULUMI_MIN = [3, 219, 0]; // error hooks
 const DOCKER_API_MIN = [1, 44]; // health check start interval (Docker Engine 25)
 
@@ -24,7 +24,7 @@ const run = (command, args) => {
 const problems = [];
 
 if (!atLeast(parse(process.versions.node), NODE_MIN)) {
-    problems.push(`Node.js ${process.versions.node} is too old: install Node.js ${NODE_MIN[0]} or later`);
+    problems.push(`Node.js ${process.versions.node} is too old: install Node.js ${NODE_MIN.join(".")} or later (CI uses the version in .nvmrc)`);
 }
 
 const pulumi = run("pulumi", ["version"]);

@@ -60,6 +60,19 @@ command -v sha256sum >/dev/null 2>&1 || die "sha256sum (coreutils) is required"
 export GOWORK=off GOTOOLCHAIN=local CGO_ENABLED=0
 export GOFLAGS="-mod=readonly -buildvcs=false -trimpath"
 goenv=$("$GO" env GOVERSION GOOS GOARCH) || die "'$GO env' failed"
+# Each module's go directive is the oldest Go that builds it; GOTOOLCHAIN=local never
+# downloads a newer one, so say which module needs which Go before any build starts.
+have=$("$GO" env GOVERSION) && have=${have#go}
+need=0 needed_by=
+for mod in "$here"/cli/go.mod "$here"/language-host/go.mod "$here"/providers/*/go.mod; do
+  version=$(awk '$1 == "go" { print $2; exit }' "$mod")
+  if [[ -n $version && $(printf '%s\n%s\n' "$version" "$need" | sort -V | tail -1) == "$version" && $version != "$need" ]]; then
+    need=$version needed_by=$rel/${mod#"$here"/}
+  fi
+done
+if [[ $(printf '%s\n%s\n' "$need" "$have" | sort -V | head -1) != "$need" ]]; then
+  die "Go $need or later is required by $needed_by (found Go $have at $(command -v "$GO")); install a newer Go"
+fi
 recipe="format=1 ${goenv//$'\n'/ } CGO_ENABLED=$CGO_ENABLED GOFLAGS=$GOFLAGS"
 
 # Version the npm side asks for: node_modules/@pulumi/<pkg>/package.json
