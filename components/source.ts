@@ -204,8 +204,9 @@ async function fetchInto(dir: string, spec: SourceSpec, fetchRef: string): Promi
  * it). Node has no flock: the lock is a directory, made complete beside its name
  * and renamed there (a rename onto a non-empty directory fails), and removed by a
  * rename away. A lock whose process has ended (killed, or the machine restarted)
- * is broken by the next run on that machine; one of another machine sharing the
- * cache is waited for, up to LOCK_WAIT_MS.
+ * is broken by the next run on that machine (known by host name and PID: a
+ * container sharing the host's name but not its PIDs would be taken for ended);
+ * one of another machine sharing the cache is waited for, up to LOCK_WAIT_MS.
  */
 
 interface LockOwner {
@@ -440,13 +441,14 @@ async function fetchLocked(spec: SourceSpec, repoDir: string, dir: string, commi
                 );
             }
             // Not clean, so not what any run builds from: swapped for the fetched one.
-            const replaced = cached.state === "stale" ? toTrash(repoDir, dir) : undefined;
+            let replaced: string | undefined;
             try {
+                replaced = cached.state === "stale" ? toTrash(repoDir, dir) : undefined;
                 fs.renameSync(staging, dir);
             } catch (error) {
                 throw new SourceError(
                     `source.cacheDir: could not put the checkout of commit ${commit} at ${dir} (${(error as Error).message}); ` +
-                        "a run of an older version, which takes no lock, may have fetched it meanwhile: run again.",
+                        `make source.cacheDir writable by this user, or delete ${dir}, and run again.`,
                 );
             }
             remove(replaced);

@@ -16,7 +16,7 @@ import type { AddressInfo } from "node:net";
 import * as path from "node:path";
 import { describe, mock, test } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
-import { fetchSource } from "../components/source";
+import { fetchSource, SourceError } from "../components/source";
 import { commitFiles, createUpstreamRepo, tempDir } from "./fixtures";
 
 const ROOT = path.join(__dirname, "..");
@@ -203,6 +203,20 @@ describe("source cache: what a reused checkout may hold", () => {
                 process.env.GIT_CONFIG_GLOBAL = saved;
             }
         }
+    });
+});
+
+describe("source cache: where it is", () => {
+    test("a source.cacheDir that cannot hold checkouts is an error naming it and the fix", async () => {
+        const upstream = createUpstreamRepo();
+        const file = path.join(tempDir("cache"), "a-file");
+        fs.writeFileSync(file, "");
+        await assert.rejects(
+            fetchSource({ repo: upstream.url, ref: upstream.main, cacheDir: path.join(file, "sources") }),
+            (error: Error) => error instanceof SourceError &&
+                error.message.startsWith(`source.cacheDir ${path.join(file, "sources")} cannot hold checkouts: `) &&
+                error.message.endsWith("; set source.cacheDir to a directory this user can write to."),
+        );
     });
 });
 
