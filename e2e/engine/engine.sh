@@ -15,16 +15,30 @@
 # cache so that images built once are reused by later runs. Before it starts, the
 # host state that dockerd changes is recorded (iptables tables, ip_forward, network
 # links); `stop` puts it back. Both commands are idempotent.
+#
+# CALENDARS_ENGINE_INSTANCE=dev (npm run dev:up on a machine without Docker) runs the
+# same engine under other paths: socket /run/calendars-caldav-dev/docker.sock, its own
+# data root and log, so that the suite's cleaning never reaches the dev stack. Only one
+# dockerd runs on a host at a time: `start` refuses while another one runs.
 set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
 
+INSTANCE=${CALENDARS_ENGINE_INSTANCE:-e2e}
+[[ $INSTANCE =~ ^[a-z0-9]+$ ]] || die "CALENDARS_ENGINE_INSTANCE must be lower-case letters and digits, not '$INSTANCE'"
 DOCKER_VERSION=26.1.5+dfsg1-9+deb13u1+b1
 DOCKER_DIR="$E2E_CACHE/engine/docker-$DOCKER_VERSION"
-DATA_ROOT="$E2E_CACHE/engine/data-root"
+if [ "$INSTANCE" = e2e ]; then
+    DATA_ROOT="$E2E_CACHE/engine/data-root"
+    # Kept in the cache after stop, for a post-mortem; /run is left as it was found.
+    LOG="$E2E_CACHE/engine/dockerd.log"
+else
+    E2E_RUN=/run/calendars-caldav-$INSTANCE
+    E2E_DOCKER_HOST="unix://$E2E_RUN/docker.sock"
+    DATA_ROOT="$E2E_CACHE/engine/data-root-$INSTANCE"
+    LOG="$E2E_CACHE/engine/dockerd-$INSTANCE.log"
+fi
 SAVED="$E2E_RUN/host-before"
 PIDFILE="$E2E_RUN/dockerd.pid"
-# Kept in the cache after stop, for a post-mortem; /run is left as it was found.
-LOG="$E2E_CACHE/engine/dockerd.log"
 TABLES=(filter nat mangle raw)
 
 docker_cli() { DOCKER_HOST=$E2E_DOCKER_HOST "$DOCKER_DIR/usr/bin/docker" "$@"; }
