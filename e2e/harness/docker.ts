@@ -20,6 +20,12 @@ export function inspect(kind: "container" | "network" | "volume" | "image", name
     return JSON.parse(docker(kind, "inspect", name))[0];
 }
 
+/** A container's environment (`docker inspect`'s Config.Env), as a map. */
+export function containerEnv(name: string): Record<string, string> {
+    return Object.fromEntries((inspect("container", name).Config.Env as string[])
+        .map((entry) => [entry.slice(0, entry.indexOf("=")), entry.slice(entry.indexOf("=") + 1)]));
+}
+
 export function exists(kind: "container" | "network" | "volume" | "image", name: string): boolean {
     return spawnSync("docker", [kind, "inspect", name], {
         env: { ...process.env, DOCKER_HOST: e2eEnvironment().dockerHost },

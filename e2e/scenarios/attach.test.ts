@@ -5,7 +5,7 @@
 import * as assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { dav, freePort, invitation } from "../harness/dav";
-import { exists, inspect, psql } from "../harness/docker";
+import { containerEnv, docker, exists, inspect, psql } from "../harness/docker";
 import { e2eEnvironment } from "../harness/environment";
 import { AttachHost, MessagesStandin } from "../harness/fixtures";
 import { TestStack } from "../harness/stack";
@@ -54,8 +54,24 @@ describe("attach to a running Messages, as prod does", () => {
         assert.equal((await dav(url("healthz"), "GET")).body, "ok");
     });
 
+    // Against upstream too: where the server is told to call back, and that it reaches the
+    // backend there from where it runs (its network, its fixed IP), with php, which every
+    // php:*-apache image has.
+    test("the server calls back the backend at its fixed IP, and reaches it from its own container", async () => {
+        const out = await outputs();
+        const base = containerEnv(out.containerName as string).CALDAV_CALLBACK_BASE_URL;
+        assert.equal(new URL(base).hostname, out.backendIp, "the backend's fixed IP, never a name Docker DNS may resolve to Messages' backend");
+        assert.equal(out.callbackUrl, `${base}/api/v1.0/caldav-scheduling-callback/`);
+        const before = messages.requests().length;
+        const probe = `${base}/api/v1.0/caldav-scheduling-callback/?probe=e2e`;
+        docker("exec", out.containerName as string, "php", "-r",
+            `@file_get_contents(${JSON.stringify(probe)}, false, stream_context_create(["http" => ["method" => "POST", "ignore_errors" => true]]));`);
+        const reached = messages.requests().slice(before);
+        assert.deepEqual(reached.map((r) => [r.method, r.path]), [["POST", "/api/v1.0/caldav-scheduling-callback/"]], JSON.stringify(reached));
+    });
+
     // The stand-in's calendar home layout (calendars/<user>/) and invitation trigger are
-    // its own; against upstream, the wiring is proven by the callback URL output instead.
+    // its own: against upstream, the test above proves the wiring instead.
     const standin = e2eEnvironment().fixtures === "standin";
 
     test("an invitation reaches the backend's fixed IP with the inbound key", { skip: !standin && "stand-in calendar layout" }, async () => {

@@ -9,7 +9,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { dav, freePort } from "../harness/dav";
-import { inspect, psql, removeAll } from "../harness/docker";
+import { containerEnv, inspect, psql, removeAll } from "../harness/docker";
 import { e2eEnvironment } from "../harness/environment";
 import { CalendarsSource } from "../harness/fixtures";
 import { TestStack } from "../harness/stack";
@@ -28,8 +28,6 @@ describe("every key set away from its default, deployed for real", () => {
     let tagged: string;
     const outputs: Record<string, any> = {};
     const url = (suffix = "") => `http://127.0.0.1:${caldavPort}${suffix}`;
-    const env = (): Record<string, string> => Object.fromEntries((inspect("container", NAME).Config.Env as string[])
-        .map((entry) => [entry.slice(0, entry.indexOf("=")), entry.slice(entry.indexOf("=") + 1)]));
     const pg = (database: string, sql: string) => psql(`${NAME}-postgres`, "pgadmin", database, sql);
 
     before(async () => {
@@ -101,7 +99,7 @@ describe("every key set away from its default, deployed for real", () => {
         assert.ok(attachment.Aliases.includes("dav-keys-alias"), JSON.stringify(attachment.Aliases));
         assert.equal(server.HostConfig.Memory, 384 * 1024 * 1024);
         assert.deepEqual(server.HostConfig.PortBindings["80/tcp"], [{ HostIp: "127.0.0.1", HostPort: String(caldavPort) }]);
-        const vars = env();
+        const vars = containerEnv(NAME);
         assert.deepEqual(
             [vars.PGHOST, vars.PGPORT, vars.PGDATABASE, vars.PGUSER, vars.CALDAV_DB_SCHEMA, vars.CALDAV_BASE_URI, vars.CALDAV_CALLBACK_BASE_URL],
             ["pg-keys", "6544", "dav_data", "dav_owner", "dav_schema", BASE_URI, `http://${BACKEND_IP}:8443`],
@@ -119,7 +117,7 @@ describe("every key set away from its default, deployed for real", () => {
             assert.equal(container.State.ExitCode, 0, oneShot);
             assert.equal(container.Mounts[0].Name, "dav-keys-dumps", `${oneShot} writes to backup.location`);
         }
-        assert.ok((inspect("container", `${NAME}-dump`).Config.Env as string[]).includes("KEEP=2"));
+        assert.equal(containerEnv(`${NAME}-dump`).KEEP, "2");
     });
 
     test("a preview right after has nothing to do", async () => {
