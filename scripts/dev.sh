@@ -125,6 +125,10 @@ down() {
         engine stop
         rm -f "$ENGINE_MARK"
     fi
+    # The project's own CLI kept its workspace there; the stack's state (history) stays in $STATE.
+    if [ -n "${CALENDARS_DEV_TOOLCHAIN:-}" ]; then
+        rm -rf "${STATE:?}/home"
+    fi
     rm -f "$ENV_FILE"
 }
 
