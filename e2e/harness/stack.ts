@@ -242,6 +242,14 @@ export class TestStack {
         TestStack.writeConfig(this.dir, this.name, merge(this.config(), overrides));
     }
 
+    /**
+     * The environment the CLI runs in for this stack (its backend, PULUMI_HOME, passphrase,
+     * DOCKER_HOST, PATH with the toolchain): for CLI processes a scenario starts and signals itself.
+     */
+    environment(): Record<string, string> {
+        return { ...process.env as Record<string, string>, ...this.env };
+    }
+
     /** Sets (or, with undefined, removes) a variable of the environment the CLI and the program run in. */
     setEnv(name: string, value: string | undefined): void {
         if (value === undefined) {
