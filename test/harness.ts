@@ -47,6 +47,8 @@ export interface Evaluation {
     /** Values the mocks generated for random passwords. */
     generated: string[];
     error?: Error;
+    /** The error hooks the program registered, by name (a resource names its own in `errorHooks`). */
+    errorHooks: ReadonlyMap<string, pulumi.ErrorHookFunction>;
     byType(type: string): Recorded[];
     one(type: string, name?: string): Recorded;
 }
@@ -183,6 +185,21 @@ interface RuntimeState {
 }
 type RuntimeStore = object;
 const runtimeState: RuntimeState = require("@pulumi/pulumi/runtime/state");
+
+/**
+ * The functions of the error hooks a program registered, by hook name, by the runtime store
+ * of its evaluation: the engine would call them when an operation on a resource fails, so a
+ * test calls them to see what the operator would be told.
+ */
+const errorHookSinks = new WeakMap<RuntimeStore, Map<string, pulumi.ErrorHookFunction>>();
+const callbackServer = require("@pulumi/pulumi/runtime/callbacks").CallbackServer.prototype as {
+    registerErrorHook(hook: pulumi.ErrorHook): Promise<void>;
+};
+const registerErrorHook = callbackServer.registerErrorHook;
+callbackServer.registerErrorHook = function (this: unknown, hook: pulumi.ErrorHook) {
+    errorHookSinks.get(runtimeState.getLocalStore()!)?.set(hook.name, hook.callback);
+    return registerErrorHook.call(this, hook);
+};
 
 /** Where a rejection nobody handled goes, by the runtime store of the evaluation that created the promise. */
 const rejectionSinks = new WeakMap<RuntimeStore, NodeJS.UnhandledRejectionListener>();
@@ -429,6 +446,8 @@ async function evaluateInOwnStore(config: StackConfig, secrets: Record<string, s
     const failed = new Promise<never>((_, reject) => {
         fail = reject;
     });
+    const errorHooks = new Map<string, pulumi.ErrorHookFunction>();
+    errorHookSinks.set(runtimeState.getLocalStore()!, errorHooks);
     rejectionSinks.set(runtimeState.getLocalStore()!, (reason, promise) => {
         if (!finished) {
             fail(reason);
@@ -481,6 +500,7 @@ async function evaluateInOwnStore(config: StackConfig, secrets: Record<string, s
         outputs: { ...outputs },
         generated: [...generated],
         error,
+        errorHooks,
         byType,
         one(type: string, name?: string) {
             const matches = byType(type).filter((r) => name === undefined || r.name === name);

@@ -11,7 +11,8 @@ import * as assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { describe, test } from "node:test";
+import { describe, mock, test } from "node:test";
+import * as pulumi from "@pulumi/pulumi";
 import { pgpassLine } from "../components/backup";
 import { CONFIG_KEYS } from "../components/config";
 import { MESSAGES_WORLD } from "./fakeDocker";
@@ -85,7 +86,7 @@ interface Landing {
     /** The key's value in each mode that honours it: never its default. */
     set: Partial<Record<Mode, unknown>>;
     /** Asserts that `value` arrived where it must. */
-    lands(evaluation: Evaluation, value: any, mode: Mode, values: Values): void;
+    lands(evaluation: Evaluation, value: any, mode: Mode, values: Values): void | Promise<void>;
     /** Set instead of taking the key away, where its default would reach outside this machine (GitHub, ~/.cache). */
     instead?: () => unknown;
 }
@@ -98,6 +99,19 @@ const provider = (e: Evaluation) => e.one("pulumi:providers:postgresql").inputs;
 const tools = (e: Evaluation) => [e.one(CONTAINER, "backup-container"), e.one(CONTAINER, "backup-record-container")];
 const buildContext = (e: Evaluation): string => e.one(REMOTE_IMAGE, "image").inputs.build.context;
 const apiKeyResources = (e: Evaluation) => e.byType("random:index/randomPassword:RandomPassword").filter((r) => r.name.startsWith("api-keys-"));
+
+/** What the operator is told when the CalDAV container never turns healthy: its error hook's message. */
+async function unhealthyReport(e: Evaluation): Promise<string> {
+    const hook = e.errorHooks.get(server(e).errorHooks[0]);
+    assert.ok(hook, "the CalDAV container has an error hook");
+    const logged = mock.method(pulumi.log, "error", async () => undefined);
+    try {
+        await hook({ urn: server(e).urn, id: "", name: "caldav", type: CONTAINER, failedOperation: "create", errors: ["unhealthy"] });
+        return logged.mock.calls.map((call) => String(call.arguments[0])).join("\n");
+    } finally {
+        logged.mock.restore();
+    }
+}
 
 /** The value in the container's environment is carried as a secret, never in plain text. */
 function secretInEnv(container: Recorded, name: string): void {
@@ -375,9 +389,10 @@ const LANDINGS: Record<string, Landing> = {
     },
     "caldav.containerName": {
         set: { bundled: "dav-eu", external: "dav-shared" },
-        lands: (e, value, mode) => {
+        lands: async (e, value, mode) => {
             assert.equal(server(e).inputs.name, value);
             assert.equal(e.outputs.containerName.value, value);
+            assert.match(await unhealthyReport(e), new RegExp(`docker logs ${value}\\b`), "what to look at when it never turns healthy");
             assert.deepEqual(tools(e).map((container) => container.inputs.name), [`${value}-dump`, `${value}-record`]);
             if (mode === "bundled") {
                 assert.equal(postgres(e).inputs.name, `${value}-postgres`);
@@ -387,7 +402,10 @@ const LANDINGS: Record<string, Landing> = {
     },
     "caldav.healthTimeoutSeconds": {
         set: { bundled: 240, external: 600 },
-        lands: (e, value) => assert.equal(server(e).inputs.waitTimeout, value),
+        lands: async (e, value) => {
+            assert.equal(server(e).inputs.waitTimeout, value);
+            assert.match(await unhealthyReport(e), new RegExp(`within ${value} s \\(caldav\\.healthTimeoutSeconds\\)`));
+        },
     },
     "backup.enabled": {
         set: { lookup: false },
@@ -485,7 +503,7 @@ describe("every config key reaches its destination", () => {
             const value = landing.set[mode];
             test(`${mode}: ${key} = ${JSON.stringify(SECRET_KEYS.has(key) ? "<secret>" : value)} lands, and its default does not`, async () => {
                 const values = valuesOf(mode);
-                landing.lands(await stack(mode), value, mode, values);
+                await landing.lands(await stack(mode), value, mode, values);
 
                 const without: Values = { ...values };
                 if (landing.instead) {
@@ -498,7 +516,7 @@ describe("every config key reaches its destination", () => {
                     assert.deepEqual(other.resources, [], "refused before anything registers");
                     assert.ok(other.error.message.includes(key), `refused naming ${key}: ${other.error.message}`);
                 } else {
-                    assert.throws(() => landing.lands(other, value, mode, without),
+                    await assert.rejects(async () => landing.lands(other, value, mode, without),
                         `without ${key}, its value is still found: the check passes on a default`);
                 }
             });

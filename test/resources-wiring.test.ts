@@ -180,6 +180,7 @@ describe("the build context", () => {
         const evaluation = await evaluate(withConfig(bundled(), { source: { context: "src" } }), {});
         assert.match(evaluation.error?.message ?? "", /source\.context src has no Dockerfile at commit [0-9a-f]{40}/);
         assert.match(evaluation.error?.message ?? "", /set source\.context to the CalDAV server's directory/);
+        assert.ok(evaluation.error?.message.includes(`of source.repo ${localSource().repo};`), "names the repository it looked in");
         assert.deepEqual(evaluation.resources, []);
     });
 });
@@ -193,6 +194,21 @@ describe("the stack's config", () => {
 });
 
 describe("attaching to an existing network", () => {
+    const attach = (network: StackConfig, existing: Record<string, { subnet: string }>) =>
+        evaluate({ source: localSource(), network, postgres: { adminHost: "db.internal" } }, { postgresAdminPassword: ADMIN_PASSWORD }, { networks: existing });
+
+    test("a network.name that names no network is refused, naming it", async () => {
+        const evaluation = await attach({ name: "dav_shared_net" }, { messages_internal: { subnet: "172.29.0.0/16" } });
+        assert.match(evaluation.error?.message ?? "", /^network\.name dav_shared_net is not a network on this Docker host/);
+        assert.deepEqual(evaluation.resources, []);
+    });
+
+    test("a network.subnet other than the network's is refused, naming both", async () => {
+        const evaluation = await attach({ name: "dav_shared_net", subnet: "10.77.0.0/24", backendIp: "10.77.0.30" }, { dav_shared_net: { subnet: "172.29.0.0/16" } });
+        assert.match(evaluation.error?.message ?? "", /^network\.subnet is 10\.77\.0\.0\/24, but network dav_shared_net has 172\.29\.0\.0\/16;/);
+        assert.deepEqual(evaluation.resources, []);
+    });
+
     test("a network without an IPv4 subnet is refused, saying so", async () => {
         const evaluation = await evaluate({ source: localSource(), postgres: { adminHost: "db.internal" } }, { postgresAdminPassword: ADMIN_PASSWORD },
             { networks: { messages_internal: { subnet: "fd00:ca1d::/64" } } });
