@@ -111,6 +111,7 @@ describe("faults a deployed stack survives", { skip: e2eEnvironment().fixtures !
 
     test("the Docker daemon restarted on the same data root: both containers come back by themselves, same data, same addresses", { skip: (process.env.E2E_ENGINE ?? "own") !== "own" && "restarts the suite's own engine only" }, async () => {
         const was = { server: server(), postgres: inspect("container", postgres) };
+        const stopping = Date.now();
         const { stopSeconds, startSeconds } = restartEngine();
         const t0 = Date.now();
         // Started again (not the state from before the stop) and healthy.
@@ -122,7 +123,9 @@ describe("faults a deployed stack survives", { skip: e2eEnvironment().fixtures !
         const postgresSeconds = since(t0);
         await until("CalDAV container healthy again after the daemon restart", backUp(name, was.server), 120_000);
         const healthySeconds = since(t0);
-        note(`daemon restart: stop ${stopSeconds} s, start ${startSeconds} s; then PostgreSQL healthy after ${postgresSeconds} s, CalDAV after ${healthySeconds} s`);
+        const stoppedAfter = (container: string) => ((dockerTime(inspect("container", container).State.FinishedAt) - stopping) / 1000).toFixed(1);
+        note(`daemon restart: stop ${stopSeconds} s (PostgreSQL stopped after ${stoppedAfter(postgres)} s, CalDAV after ${stoppedAfter(name)} s), ` +
+            `start ${startSeconds} s; then PostgreSQL healthy after ${postgresSeconds} s, CalDAV after ${healthySeconds} s`);
 
         for (const [container, previous, alias] of [[name, was.server, "calendars-caldav"], [postgres, was.postgres, "postgresql"]] as const) {
             const now = inspect("container", container);
@@ -302,6 +305,9 @@ describe("faults a deployed stack survives", { skip: e2eEnvironment().fixtures !
         }
         const dumps = backups.dumps();
         assert.equal(dumps.length, dumpsBefore.length + 1, `the dump was taken: ${dumps.join(" ")}`);
+        const listing = stack.rollback([]);
+        assert.equal(listing.status, 0, listing.stderr);
+        assert.match(listing.stdout, new RegExp(`^\\s*${dumps.at(-1)}\\s+sha256:`, "m"), "the rollback tool offers it");
         assert.equal(lockFiles(stack).length, 1, "the killed up's lock is left");
         assert.deepEqual(pendingOperations(), ["creating backup-container"], "the dump container, interrupted while creating");
         assert.equal(server().Id, was.Id, "the old server still runs");
