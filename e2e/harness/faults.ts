@@ -8,6 +8,9 @@ import * as path from "node:path";
 import { e2eEnvironment, ROOT } from "./environment";
 import { TestStack } from "./stack";
 
+/** A CLI process a scenario started that runs longer than this has hung: it is killed. */
+const TIMEOUT_MS = 300_000;
+
 /** Seconds since `t0` (Date.now()), one decimal. */
 export const since = (t0: number) => Number(((Date.now() - t0) / 1000).toFixed(1));
 
@@ -74,14 +77,14 @@ export interface Exit {
 
 /**
  * `pulumi <args> --stack <stack> --non-interactive` in the stack's directory, as a second
- * terminal or a CI job runs it, in a process group of its own (so that it can be killed
- * whole, as a cancelled CI job is). `exit` resolves when the CLI ended, whatever the status.
+ * terminal or a CI job runs it (`process` to kill it with killTree, as a cancelled CI job is).
+ * `exit` resolves when the CLI ended, whatever the status;
+ * after TIMEOUT_MS it is killed, and says so on its stderr.
  */
 export function pulumi(stack: TestStack, args: string[]): { process: ChildProcess; exit: Promise<Exit> } {
     const child = spawn(path.join(e2eEnvironment().toolchainBin, "pulumi"), [...args, "--stack", stack.name, "--non-interactive"], {
         cwd: stack.dir,
         env: stack.environment(),
-        detached: true,
         stdio: ["ignore", "pipe", "pipe"],
     });
     let stdout = "";
@@ -94,9 +97,14 @@ export function pulumi(stack: TestStack, args: string[]): { process: ChildProces
     };
     child.stdout!.on("data", (chunk: Buffer) => { stdout += chunk; progress("")(chunk); });
     child.stderr!.on("data", (chunk: Buffer) => { stderr += chunk; progress(" stderr")(chunk); });
+    // A CLI that hangs fails the test instead of the whole run (the harness's operations do the same).
+    const timer = setTimeout(() => {
+        stderr += `\n[faults] pulumi ${args.join(" ")} did not end within ${TIMEOUT_MS / 1000} s: killed\n`;
+        killTree(child.pid!);
+    }, TIMEOUT_MS);
     const exit = new Promise<Exit>((resolve, reject) => {
-        child.once("error", reject);
-        child.once("close", (code, signal) => resolve({ code, signal, stdout, stderr }));
+        child.once("error", (error) => { clearTimeout(timer); reject(error); });
+        child.once("close", (code, signal) => { clearTimeout(timer); resolve({ code, signal, stdout, stderr }); });
     });
     return { process: child, exit };
 }

@@ -147,12 +147,30 @@ describe("faults a deployed stack survives", { skip: e2eEnvironment().fixtures !
         first.catch(() => undefined);
         const lock = await until("the first up holds the stack's lock", () => lockFiles(stack)[0], 60_000, 50);
         const owner = JSON.parse(fs.readFileSync(lock, "utf8"));
-        const [second, destroy] = await Promise.all([
-            pulumi(stack, ["up", "--yes", "--skip-preview"]).exit,
-            pulumi(stack, ["destroy", "--yes", "--skip-preview"]).exit,
-        ]);
-        // Both refused while the first still held its lock: proven, not assumed.
-        assert.deepEqual(lockFiles(stack), [lock], "the first up still ran when both were refused");
+        // The first up's docker provider held still (SIGSTOP) while the others try: the first
+        // cannot end meanwhile, however loaded the machine is; SIGCONT lets it go on.
+        const providers = await until("the first up's docker provider runs", () => {
+            const found = processesIn(stack.dir).filter((p) => p.command.includes("pulumi-resource-docker")).map((p) => p.pid);
+            return found.length > 0 ? found : undefined;
+        }, 60_000, 50);
+        const signal = (name: NodeJS.Signals) => providers.forEach((pid) => {
+            try {
+                process.kill(pid, name);
+            } catch {
+                // Ended meanwhile.
+            }
+        });
+        signal("SIGSTOP");
+        let second, destroy;
+        try {
+            [second, destroy] = await Promise.all([
+                pulumi(stack, ["up", "--yes", "--skip-preview"]).exit,
+                pulumi(stack, ["destroy", "--yes", "--skip-preview"]).exit,
+            ]);
+            assert.deepEqual(lockFiles(stack), [lock], "the first up still holds its lock");
+        } finally {
+            signal("SIGCONT");
+        }
         for (const [what, exit] of [["up", second], ["destroy", destroy]] as const) {
             assert.equal(exit.code, 1, `${what} refused: ${exit.stdout}\n${exit.stderr}`);
             assert.match(exit.stderr, LOCKED, what);
