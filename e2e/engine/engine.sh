@@ -104,7 +104,17 @@ start() {
     fi
     local other
     other=$(pgrep -x dockerd || true)
-    [ -z "$other" ] || die "another dockerd (pid $other) runs on this host; stop it first: two engines would fight over bridges and iptables"
+    if [ -n "$other" ]; then
+        local pidfile owner=""
+        for pidfile in /run/calendars-caldav-*/dockerd.pid; do
+            [ -f "$pidfile" ] && [ "$(cat "$pidfile")" = "$other" ] && owner=${pidfile#/run/calendars-caldav-} && owner=${owner%/dockerd.pid}
+        done
+        case $owner in
+        dev) die "the dev stack's engine (npm run dev:up, pid $other) runs on this host: stop it first with npm run dev:down (two engines would fight over bridges and iptables)" ;;
+        "") die "another dockerd (pid $other) runs on this host; stop it first: two engines would fight over bridges and iptables" ;;
+        *) die "the engine instance $owner (pid $other) runs on this host: stop it first (CALENDARS_ENGINE_INSTANCE=$owner $0 stop); two engines would fight over bridges and iptables" ;;
+        esac
+    fi
     [ "$(id -u)" = 0 ] || die "starting dockerd needs root"
     need iptables iptables
     need containerd containerd
