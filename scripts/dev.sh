@@ -9,7 +9,7 @@
 # What dev:up uses, in order:
 # - the Pulumi CLI on PATH; without one, and with Go 1.26+, the project's own, built from Go
 #   modules by e2e/toolchain/build.sh (engine, Node.js language host, the three providers;
-#   about 20 minutes the first time on 2 cores, then seconds), kept in the e2e cache and put on
+#   20 to 30 minutes the first time on 2 cores, then a second), kept in the e2e cache and put on
 #   PATH for this project's commands only, with PULUMI_HOME=.pulumi/home;
 # - the Docker Engine the docker CLI reaches (DOCKER_HOST or the default socket); without one,
 #   as root on Debian, the project's own (e2e/engine/engine.sh, instance `dev`, socket
@@ -52,7 +52,7 @@ provide_pulumi() {
     fi
     command -v go >/dev/null 2>&1 ||
         die "no Pulumi CLI on PATH, and no Go to build the project's own: install the Pulumi CLI 3.219 or later (https://www.pulumi.com/docs/install/), or Go 1.26 or later"
-    say "no Pulumi CLI on PATH: using the project's own, built from Go modules by e2e/toolchain/build.sh (the first time: about 20 minutes on 2 cores; then seconds)"
+    say "no Pulumi CLI on PATH: using the project's own, built from Go modules by e2e/toolchain/build.sh (the first time: 20 to 30 minutes on 2 cores; then a second)"
     local t0 bin
     t0=$(now)
     bin=$(bash "$ROOT/e2e/toolchain/build.sh" | tail -1) || die "building the Pulumi toolchain failed (output above)"
