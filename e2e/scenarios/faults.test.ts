@@ -377,9 +377,8 @@ describe("faults a deployed stack survives", { skip: e2eEnvironment().fixtures !
         // The same commit again; its slow step is cut short this time so that the build ends.
         const up = pulumi(stack, ["up", "--yes", "--skip-preview"]);
         const step = await until("the build's slow step runs again", () => processesWith(marker)[0], 120_000);
-        for (const child of childrenOf(step)) {
-            process.kill(child, "SIGTERM");
-        }
+        const sleeping = await until("the slow step's sleep started", () => childrenOf(step)[0], 10_000, 20);
+        process.kill(sleeping, "SIGTERM");
         const exit = await up.exit;
         assert.equal(exit.code, 0, `${exit.stdout}\n${exit.stderr}`);
         note(`recovered (check, cancel, refresh, up with its build) in ${since(t0)} s`);
