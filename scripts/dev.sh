@@ -10,7 +10,7 @@
 # - the Pulumi CLI on PATH; without one, and with Go 1.26+, the project's own, built from Go
 #   modules by e2e/toolchain/build.sh (engine, Node.js language host, the three providers;
 #   20 to 30 minutes the first time on 2 cores, then a second), kept in the e2e cache and put on
-#   PATH for this project's commands only, with PULUMI_HOME=.pulumi/home;
+#   PATH for this project's commands only, its providers installed in a PULUMI_HOME of its own;
 # - the Docker Engine the docker CLI reaches (DOCKER_HOST or the default socket); without one,
 #   as root on Debian, the project's own (e2e/engine/engine.sh, instance `dev`, socket
 #   /run/calendars-caldav-dev/docker.sock), which stays up with the stack until dev:down.
@@ -58,10 +58,22 @@ provide_pulumi() {
     bin=$(bash "$ROOT/e2e/toolchain/build.sh" | tail -1) || die "building the Pulumi toolchain failed (output above)"
     [ -x "$bin/pulumi" ] || die "e2e/toolchain/build.sh printed no toolchain directory with a pulumi in it ($bin)"
     choose CALENDARS_DEV_TOOLCHAIN "$bin"
+    # The CLI and its language host (found next to it) on PATH; the providers it built installed
+    # in a PULUMI_HOME of its own, beside it in the cache, as a downloaded plugin is: nothing is
+    # downloaded, nothing written to ~/.pulumi, and no warning that plugins came from PATH.
     choose PATH "$bin:$PATH"
-    # Its plugins are the ones it built (on PATH); nothing is downloaded, nothing written to ~/.pulumi.
-    choose PULUMI_HOME "$STATE/home"
+    choose PULUMI_HOME "$(dirname "$bin")/home"
+    choose PULUMI_IGNORE_AMBIENT_PLUGINS true
     choose PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION true
+    local provider name version out
+    for provider in "$bin"/pulumi-resource-*; do
+        name=${provider##*/pulumi-resource-}
+        version=$("$provider" -version) || die "$provider -version failed: rebuild with e2e/toolchain/build.sh"
+        [ -x "$PULUMI_HOME/plugins/resource-$name-v$version/pulumi-resource-$name" ] && continue
+        out=$(pulumi plugin install resource "$name" "$version" --file "$provider" 2>&1) ||
+            die "pulumi plugin install resource $name $version --file $provider failed: $out"
+        say "installed the provider $name $version in $PULUMI_HOME"
+    done
     say "Pulumi CLI: $bin/pulumi ($(pulumi version)), ready after $(($(now) - t0)) s"
 }
 
@@ -124,10 +136,6 @@ down() {
     if [ -f "$ENGINE_MARK" ]; then
         engine stop
         rm -f "$ENGINE_MARK"
-    fi
-    # The project's own CLI kept its workspace there; the stack's state (history) stays in $STATE.
-    if [ -n "${CALENDARS_DEV_TOOLCHAIN:-}" ]; then
-        rm -rf "${STATE:?}/home"
     fi
     rm -f "$ENV_FILE"
 }
