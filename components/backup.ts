@@ -3,6 +3,8 @@ import * as path from "node:path";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import type { BackupConfig } from "./config";
+import { dockerEndpoint } from "./discovery";
+import { clearLeftover, oneShotEngine } from "./leftover";
 import type { ServerConnection } from "./server";
 import { gated } from "./settle";
 
@@ -88,6 +90,8 @@ function runOnce(
         DEPLOYING_IMAGE: args.deploying.id,
         DEPLOYING_REFERENCE: args.deploying.reference,
     };
+    // The engine the docker provider talks to, read with the program's config.
+    const endpoint = dockerEndpoint();
     const container = new docker.Container(name, {
         name: containerName,
         image: args.tools,
@@ -106,6 +110,8 @@ function runOnce(
         ...opts,
         // Fixed name: the old one goes before the next runs.
         deleteBeforeReplace: true,
+        // One left by a killed `up` holds the name: removed once it has ended, and the create retried.
+        hooks: { onError: [new pulumi.ErrorHook(`${name}-leftover`, clearLeftover(containerName, args.stack, () => oneShotEngine(endpoint)))] },
     });
     const inputs = [args.tools, args.network, args.location.source, db.password, ...Object.values(environment)];
     const done = gated(inputs, pulumi.all([container.exitCode, container.urn])).apply(([code, urn]) => {

@@ -57,9 +57,9 @@ export function unreachableReason(endpoint: string, platform: string = process.p
         : `the Docker host is ${endpoint}, not this machine: its container addresses are not reachable from here`;
 }
 
-/** A DockerDirectory over the Engine API at `endpoint`, with dockerode. */
-export function dockerDirectory(endpoint: string): DockerDirectory {
-    // Loaded only by stacks that look an address up.
+/** A client of the Engine API at `endpoint` (dockerode) that keeps no connection open. */
+export function dockerClient(endpoint: string): import("dockerode") {
+    // Loaded only when the engine is asked something directly.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const Docker = require("dockerode") as typeof import("dockerode");
     const url = new URL(endpoint);
@@ -72,7 +72,12 @@ export function dockerDirectory(endpoint: string): DockerDirectory {
         : endpoint === process.env.DOCKER_HOST
             ? { agent } // and DOCKER_HOST with DOCKER_TLS_VERIFY/DOCKER_CERT_PATH, as docker-modem reads them
             : { host: url.hostname, port: Number(url.port) || 2375, protocol: tls ? "https" : "http", agent };
-    const client = new Docker(options);
+    return new Docker(options);
+}
+
+/** A DockerDirectory over the Engine API at `endpoint`, with dockerode. */
+export function dockerDirectory(endpoint: string): DockerDirectory {
+    const client = dockerClient(endpoint);
     return {
         async members(network) {
             let info: import("dockerode").NetworkInspectInfo;
