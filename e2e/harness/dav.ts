@@ -1,4 +1,5 @@
 // HTTP as the Calendars backend speaks it to the CalDAV server: X-LS-Api-Key + X-LS-User.
+import * as http from "node:http";
 import * as net from "node:net";
 
 export interface DavResponse {
@@ -20,8 +21,19 @@ export async function dav(url: string, method: string, options: { key?: string; 
     if (options.body !== undefined) {
         headers["Content-Type"] = method === "PUT" ? "text/calendar" : "application/xml";
     }
-    const response = await fetch(url, { method, headers, body: options.body, signal: AbortSignal.timeout(15_000) });
-    return { status: response.status, body: await response.text() };
+    // A connection of its own per request (no keep-alive pool): a pooled connection the server
+    // (or Docker's port proxy) closed while the scenario changed the stack fails the next request.
+    return new Promise((resolve, reject) => {
+        const request = http.request(url, { method, headers, agent: false, timeout: 15_000 }, (response) => {
+            const chunks: Buffer[] = [];
+            response.on("data", (chunk: Buffer) => chunks.push(chunk));
+            response.on("end", () => resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }));
+            response.on("error", reject);
+        });
+        request.on("timeout", () => request.destroy(new Error(`${method} ${url}: no answer within 15 s`)));
+        request.on("error", reject);
+        request.end(options.body);
+    });
 }
 
 /** A TCP port on 127.0.0.1 that nothing listens on now. */
