@@ -6,6 +6,7 @@ import { ChildProcess, spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { e2eEnvironment, ROOT } from "./environment";
+import { processParents } from "./processes";
 import { TestStack } from "./stack";
 
 /** A CLI process a scenario started that runs longer than this has hung: it is killed. */
@@ -151,18 +152,7 @@ export function processesIn(dir: string): { pid: number; command: string }[] {
  */
 export function killTree(pid: number): { pid: number; command: string }[] {
     const descendants = (): Map<number, string> => {
-        const parents = new Map<number, number>();
-        for (const entry of fs.readdirSync("/proc")) {
-            if (/^\d+$/.test(entry)) {
-                try {
-                    // pid (comm) state ppid ...: comm may hold spaces and parentheses.
-                    const stat = fs.readFileSync(`/proc/${entry}/stat`, "utf8");
-                    parents.set(Number(entry), Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]));
-                } catch {
-                    // Ended meanwhile.
-                }
-            }
-        }
+        const parents = processParents();
         const tree = [pid];
         for (let i = 0; i < tree.length; i++) {
             for (const [child, parent] of parents) {
@@ -206,20 +196,7 @@ export function killTree(pid: number): { pid: number; command: string }[] {
 
 /** The direct children of `pid`. */
 export function childrenOf(pid: number): number[] {
-    const children: number[] = [];
-    for (const entry of fs.readdirSync("/proc")) {
-        if (/^\d+$/.test(entry)) {
-            try {
-                const stat = fs.readFileSync(`/proc/${entry}/stat`, "utf8");
-                if (Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === pid) {
-                    children.push(Number(entry));
-                }
-            } catch {
-                // Ended meanwhile.
-            }
-        }
-    }
-    return children;
+    return [...processParents()].filter(([, parent]) => parent === pid).map(([child]) => child);
 }
 
 /** Processes on this host whose command line contains `marker` (e.g. a build step's). */

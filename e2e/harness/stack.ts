@@ -24,6 +24,7 @@ import {
 } from "@pulumi/pulumi/automation";
 import { parse as parseYaml, stringify as toYaml } from "yaml";
 import { e2eEnvironment, ROOT } from "./environment";
+import { processParents } from "./processes";
 
 const PROJECT = "calendars-caldav";
 
@@ -116,18 +117,7 @@ function log(line: string): void {
  * is `dir` or below: the CLI of a stack, its language host, node, the providers.
  */
 function processesIn(dir: string): number[] {
-    const parents = new Map<number, number>();
-    for (const entry of fs.readdirSync("/proc")) {
-        if (/^\d+$/.test(entry)) {
-            try {
-                // pid (comm) state ppid ...: comm may hold spaces and parentheses.
-                const stat = fs.readFileSync(`/proc/${entry}/stat`, "utf8");
-                parents.set(Number(entry), Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]));
-            } catch {
-                // Ended meanwhile.
-            }
-        }
-    }
+    const parents = processParents();
     const descends = (pid: number): boolean => {
         for (let p = parents.get(pid); p !== undefined && p > 1; p = parents.get(p)) {
             if (p === process.pid) {
