@@ -5,7 +5,8 @@
 import * as assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { dav, freePort, invitation } from "../harness/dav";
-import { containerEnv, docker, exists, inspect, psql } from "../harness/docker";
+import { containerEnv, docker, exists, inspect, psql, waitHealthy } from "../harness/docker";
+import { until } from "../harness/faults";
 import { e2eEnvironment } from "../harness/environment";
 import { AttachHost, MessagesStandin } from "../harness/fixtures";
 import { TestStack } from "../harness/stack";
@@ -87,6 +88,21 @@ describe("attach to a running Messages, as prod does", () => {
         assert.equal(callbacks[0].method, "POST");
         assert.equal(callbacks[0].headers["x-ls-api-key"], keys.inbound);
         assert.equal(callbacks[0].headers["x-ls-recipient"], "mailto:bob@example.org");
+    });
+
+    test("Messages' PostgreSQL restarted under the server: DAV is served again without a redeploy, and nothing changes", async () => {
+        const out = await outputs();
+        const key = (out.apiKeys as { outbound: string }).outbound;
+        const started = inspect("container", out.containerName as string).State.StartedAt;
+        const propfind = async () => (await dav(url(), "PROPFIND", { key, user: "alice@example.org", depth: "0" })).status;
+        assert.equal(await propfind(), 207);
+        const t0 = Date.now();
+        docker("restart", messages.postgres);
+        await waitHealthy(messages.postgres);
+        await until("PROPFIND answers 207 again after Messages' PostgreSQL restarted", async () => (await propfind()) === 207 || undefined, 60_000);
+        process.stderr.write(`    [attach] served again ${((Date.now() - t0) / 1000).toFixed(1)} s after docker restart of ${messages.postgres}\n`);
+        assert.equal(inspect("container", out.containerName as string).State.StartedAt, started, "the CalDAV server was neither restarted nor replaced");
+        await stack.preview({ expectNoChanges: true });
     });
 
     test("invalid config fails before any resource changes", async () => {
