@@ -22,8 +22,6 @@ export interface CaldavDatabaseArgs {
     existingUserPassword?: pulumi.Input<string>;
     /** Refuse `pulumi destroy` and any replacement of the database. */
     protect: boolean;
-    /** Resources that must be ready before the provider connects (the bundled server). */
-    dependsOn?: pulumi.Input<pulumi.Resource>[];
 }
 
 /** A RunError: Pulumi prints its message without a stack trace. */
@@ -62,6 +60,8 @@ export class CaldavDatabase extends pulumi.ComponentResource {
         super("calendars:caldav:Database", name, {}, opts);
 
         const provider = new postgresql.Provider(name, {
+            // A bundled server's host is an output of its container, known once it runs healthy:
+            // the provider waits for it.
             host: args.admin.host,
             port: args.admin.port,
             username: args.admin.user,
@@ -69,7 +69,7 @@ export class CaldavDatabase extends pulumi.ComponentResource {
             sslmode: args.admin.sslmode,
             // The provider's default (true) fails on managed servers where the admin is no superuser.
             superuser: false,
-        }, { parent: this, dependsOn: args.dependsOn });
+        }, { parent: this });
         const options = { parent: this, provider };
 
         let owner: pulumi.Output<string>;
