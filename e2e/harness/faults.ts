@@ -122,29 +122,6 @@ export function lockFiles(stack: TestStack): string[] {
 }
 
 /**
- * Processes on this host whose working directory is `dir` or below (the CLI of a stack,
- * its language host, node, the providers), whoever started them: what a killed CLI may
- * have left running.
- */
-export function processesIn(dir: string): { pid: number; command: string }[] {
-    const found: { pid: number; command: string }[] = [];
-    for (const entry of fs.readdirSync("/proc")) {
-        if (!/^\d+$/.test(entry)) {
-            continue;
-        }
-        try {
-            const cwd = fs.readlinkSync(`/proc/${entry}/cwd`);
-            if (cwd === dir || cwd.startsWith(dir + path.sep)) {
-                found.push({ pid: Number(entry), command: fs.readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0").join(" ").trim() });
-            }
-        } catch {
-            // Ended meanwhile, or a kernel thread.
-        }
-    }
-    return found;
-}
-
-/**
  * SIGKILL to `pid` and every process it started, children and grandchildren, all at once:
  * what a CI runner does to a cancelled job. (The CLI's process group is not enough: the
  * CLI starts its language host and providers in process groups of their own, and they

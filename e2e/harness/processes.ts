@@ -1,5 +1,6 @@
 // The host's processes as /proc shows them, for what a scenario must find or kill itself.
 import * as fs from "node:fs";
+import * as path from "node:path";
 
 /** Every process of the host and its parent (pid -> ppid). */
 export function processParents(): Map<number, number> {
@@ -16,4 +17,26 @@ export function processParents(): Map<number, number> {
         }
     }
     return parents;
+}
+
+/**
+ * Processes on this host whose working directory is `dir` or below (the CLI of a stack,
+ * its language host, node, the providers), whoever started them.
+ */
+export function processesIn(dir: string): { pid: number; command: string }[] {
+    const found: { pid: number; command: string }[] = [];
+    for (const entry of fs.readdirSync("/proc")) {
+        if (!/^\d+$/.test(entry)) {
+            continue;
+        }
+        try {
+            const cwd = fs.readlinkSync(`/proc/${entry}/cwd`);
+            if (cwd === dir || cwd.startsWith(dir + path.sep)) {
+                found.push({ pid: Number(entry), command: fs.readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0").join(" ").trim() });
+            }
+        } catch {
+            // Ended meanwhile, or a kernel thread.
+        }
+    }
+    return found;
 }

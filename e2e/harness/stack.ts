@@ -24,7 +24,7 @@ import {
 } from "@pulumi/pulumi/automation";
 import { parse as parseYaml, stringify as toYaml } from "yaml";
 import { e2eEnvironment, ROOT } from "./environment";
-import { processParents } from "./processes";
+import { processesIn as processesUnder, processParents } from "./processes";
 
 const PROJECT = "calendars-caldav";
 
@@ -126,17 +126,7 @@ function processesIn(dir: string): number[] {
         }
         return false;
     };
-    return [...parents.keys()].filter((pid) => {
-        if (!descends(pid)) {
-            return false;
-        }
-        try {
-            const cwd = fs.readlinkSync(`/proc/${pid}/cwd`);
-            return cwd === dir || cwd.startsWith(dir + path.sep);
-        } catch {
-            return false;
-        }
-    });
+    return processesUnder(dir).map((found) => found.pid).filter(descends);
 }
 
 /**

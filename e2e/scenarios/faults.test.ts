@@ -16,7 +16,8 @@ import { Calendar } from "../harness/calendar";
 import { dav, freePort } from "../harness/dav";
 import { docker, inspect, removeAll, waitHealthy } from "../harness/docker";
 import { e2eEnvironment } from "../harness/environment";
-import { childrenOf, dockerEvents, killTree, lockFiles, processesIn, processesWith, pulumi, restartEngine, since, Tmpfs, until } from "../harness/faults";
+import { childrenOf, dockerEvents, killTree, lockFiles, processesWith, pulumi, restartEngine, since, Tmpfs, until } from "../harness/faults";
+import { processesIn } from "../harness/processes";
 import { CalendarsSource } from "../harness/fixtures";
 import { TestStack } from "../harness/stack";
 
