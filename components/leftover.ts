@@ -79,9 +79,10 @@ export function clearLeftover(containerName: string, stack: string, engine: () =
             !failure.errors.some((error) => error.includes(`The container name "/${containerName}" is already in use`))) {
             return false;
         }
+        const docker = engine();
         let found: FoundContainer | undefined;
         try {
-            found = await engine().find(containerName);
+            found = await docker.find(containerName);
         } catch (error) {
             await pulumi.log.error(`the container ${containerName} is in the way, and the Docker Engine did not say what it is ` +
                 `(${(error as Error).message}): look at it (docker inspect ${containerName}), remove it (docker rm ${containerName}) ` +
@@ -103,7 +104,7 @@ export function clearLeftover(containerName: string, stack: string, engine: () =
                 `wait for it to end (docker wait ${containerName}; docker logs ${containerName} says what it does), then run pulumi up again.`);
             return false;
         }
-        await engine().remove(containerName);
+        await docker.remove(containerName);
         await pulumi.log.warn(`removed ${containerName}, left by an earlier pulumi up that did not finish (it had ended, exit code ` +
             `${found.exitCode}${found.logTail ? `; its last lines: ${found.logTail.split("\n").join(" | ")}` : ""}); trying again.`);
         return true;

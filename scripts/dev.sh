@@ -124,7 +124,8 @@ down() {
         say "starting the dev engine again, to remove what the stack holds in it"
         engine start
     fi
-    if [ -d "$STATE/stacks" ] || [ -d "$STATE/.pulumi/stacks" ]; then
+    # The file backend keeps its stacks in <backend>/.pulumi/stacks.
+    if [ -d "$STATE/.pulumi/stacks" ]; then
         pulumi destroy --stack dev --yes
     else
         say "no dev stack in $STATE: nothing to destroy"
